@@ -1,0 +1,220 @@
+"""The Python API: :class:`SelfTrainer`, a meta-estimator in the spirit of scikit-learn's."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, load_config
+from .data import LabelSet, TableLike, load_inputs
+from .errors import ConfigError, DataError
+from .loop import run_rounds
+from .state import RunState, history_frame
+
+logger = logging.getLogger(__name__)
+
+
+class SelfTrainer:
+    """Self-training of a pretrained text encoder from a few labels and a pool of unlabeled texts.
+
+    Round 0 fine-tunes the encoder on the labeled rows. Each later round labels the pool with
+    the previous round's model, keeps the rows its selection strategy trusts, and trains a new
+    student on labeled + selected rows. Every round is saved under ``output_dir`` as it
+    finishes; calling :meth:`fit` again on the same folder resumes where it stopped.
+
+    The constructor only stores its arguments; everything is checked in :meth:`fit`.
+
+    Parameters
+    ----------
+    model : str, default "minilm"
+        ``"minilm"`` (the bundled all-MiniLM-L6-v2), a Hugging Face model id, or a local folder.
+    threshold : float, default 0.9
+        Pool rows whose top class probability is strictly above this are selected.
+    max_rounds : int, default 3
+        Self-training rounds after round 0; ``0`` is exactly the supervised baseline.
+    output_dir : str or Path, optional
+        The run folder; a new temporary folder when omitted.
+    seed : int, default 0
+        Seeds data order, head initialisation and dropout in every round.
+    config : Config, dict or path, optional
+        Every other setting (see ``experiments/*.yaml``); the arguments above take precedence.
+    overwrite : bool, default False
+        Replace a run folder that holds a run of a different config or data.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, as given, in class-index order (the columns of :meth:`predict_proba`).
+    history_ : pandas.DataFrame
+        One row per finished round (also ``history.csv``).
+    pseudo_labels_ : pandas.DataFrame
+        Every pseudo-label taken: ``pool_row``, ``text``, ``label``, ``confidence``, ``round``.
+    n_rounds_ : int
+        Self-training rounds run after round 0.
+    rounds_run_ : int
+        Rounds the last :meth:`fit` call ran (0 when the run was already finished).
+    termination_condition_ : str or None
+        ``"max_rounds"``, ``"no_change"``, ``"all_labeled"`` or ``"patience"``; ``None`` while unfinished.
+    final_round_ : int
+        The round whose model :meth:`predict` uses.
+    config_ : Config
+        The resolved configuration.
+
+    Examples
+    --------
+    >>> st = SelfTrainer(model="minilm", threshold=0.9, max_rounds=3, output_dir="runs/mine", seed=0)
+    >>> st.fit(labeled, unlabeled, eval=dev, text_column="question", label_column="topic")  # doctest: +SKIP
+    >>> st.predict(["Who won the cup final?"])  # doctest: +SKIP
+    """
+
+    def __init__(self, model: str = "minilm", *, threshold: float | None = None, max_rounds: int | None = None,
+                 output_dir: str | Path | None = None, seed: int | None = None,
+                 config: Config | dict | str | Path | None = None, overwrite: bool = False):
+        self.model = model
+        self.threshold = threshold
+        self.max_rounds = max_rounds
+        self.output_dir = output_dir
+        self.seed = seed
+        self.config = config
+        self.overwrite = overwrite
+
+    def _resolve_config(self) -> Config:
+        if isinstance(self.config, Config):
+            cfg = copy.deepcopy(self.config)
+        elif isinstance(self.config, dict):
+            cfg = Config.from_dict(self.config, where="SelfTrainer(config=...)")
+        elif isinstance(self.config, (str, Path)):
+            cfg = load_config(self.config)
+        elif self.config is None:
+            cfg = Config()
+        else:
+            raise ConfigError(f"config: expected a Config, a dict or a YAML path, got {type(self.config).__name__}")
+        if self.model is not None:
+            cfg.model.name = str(self.model)
+        for key, value, kind in (("threshold", self.threshold, (int, float)), ("max_rounds", self.max_rounds, int),
+                                 ("seed", self.seed, int)):
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                raise ConfigError(f"{key}: got {value!r}, expected a number" if key == "threshold"
+                                  else f"{key}: got {value!r}, expected an integer")
+        if self.threshold is not None:
+            cfg.selection.threshold = float(self.threshold)
+        if self.max_rounds is not None:
+            cfg.loop.max_rounds = self.max_rounds
+        if self.seed is not None:
+            cfg.seed = self.seed
+        if self.output_dir is not None:
+            cfg.output_dir = str(self.output_dir)
+        elif self.config is None or cfg.output_dir == Config().output_dir:
+            cfg.output_dir = tempfile.mkdtemp(prefix="pseudolabel-")
+            logger.info("no output_dir given: writing the run to %s", cfg.output_dir)
+        return cfg.validate()
+
+    def fit(self, labeled: TableLike, unlabeled: TableLike, eval: TableLike | None = None, *,
+            text_column: str | None = None, label_column: str | None = None,
+            max_new_rounds: int | None = None) -> "SelfTrainer":
+        """Run (or resume) self-training.
+
+        Parameters
+        ----------
+        labeled, unlabeled, eval : DataFrame, datasets.Dataset, or path to .csv / .jsonl / .parquet
+            ``labeled`` needs the text and label columns; ``unlabeled`` the text column (a label
+            column there is hidden from training and only reported as pseudo-label precision);
+            ``eval``, optional, both. With ``eval``, the final model is the best round.
+        text_column, label_column : str, optional
+            Column names; default to the config's (``"text"``, ``"label"``).
+        max_new_rounds : int, optional
+            Run at most this many more rounds, then return (``pseudolabel run-round`` uses 1).
+
+        Returns
+        -------
+        self
+        """
+        from .trainer import Trainer, make_accelerator, resolve_model
+
+        cfg = self._resolve_config()
+        if text_column is not None:
+            cfg.data.text_column = text_column
+        if label_column is not None:
+            cfg.data.label_column = label_column
+        inputs = load_inputs(labeled, unlabeled, eval, text_column=cfg.data.text_column,
+                             label_column=cfg.data.label_column)
+        if inputs.n_pool_overlap:
+            logger.info("%d pool rows repeat a labeled text: they are never pseudo-labeled", inputs.n_pool_overlap)
+        source = resolve_model(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code)
+        accelerator = make_accelerator(cfg.train.mixed_precision)
+        state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
+        state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
+        learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
+                          accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
+        before = len(state.finished_rounds())
+        rounds = run_rounds(inputs, learner, state, cfg, max_new_rounds=max_new_rounds)
+        self.rounds_run_ = len(rounds) - before
+        self.config_ = cfg
+        self._learner = learner
+        self._set_fitted(state, rounds)
+        return self
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path) -> "SelfTrainer":
+        """Load a finished run folder for :meth:`predict` (what ``pseudolabel predict`` uses)."""
+        from .config import load_config
+        from .trainer import Trainer, make_accelerator
+
+        state = RunState(run_dir)
+        cfg = load_config(Path(run_dir) / "config.yaml") if (Path(run_dir) / "config.yaml").is_file() else None
+        if cfg is None:
+            raise DataError(f"{run_dir}: not a pseudolabel run folder (no config.yaml)")
+        final = state.final_model_dir()
+        self = cls(config=cfg, output_dir=run_dir)
+        self.config_ = cfg
+        label_set = state.label_set()
+        self._learner = Trainer(str(final), label_set.names, config=cfg.train, max_length=cfg.model.max_length,
+                                accelerator=make_accelerator(cfg.train.mixed_precision),
+                                trust_remote_code=cfg.model.trust_remote_code)
+        self._set_fitted(state, state.finished_rounds())
+        return self
+
+    def _set_fitted(self, state: RunState, rounds: list[dict]) -> None:
+        self.run_dir_ = state.root
+        self._label_set: LabelSet = state.label_set()
+        self.classes_ = np.asarray(self._label_set.classes, dtype=object)
+        self.history_ = history_frame(rounds)
+        self.pseudo_labels_ = state.selections(range(len(rounds)))
+        self.n_rounds_ = max(len(rounds) - 1, 0)
+        self.termination_condition_ = rounds[-1]["stop"] if rounds else None
+        self.final_round_ = None
+        if self.termination_condition_ is not None:
+            import json
+
+            final = state.final_model_dir()
+            self.final_round_ = json.loads((final / "final.json").read_text())["round"]
+            self._learner.load(final)
+
+    def _check_ready(self, texts) -> list[str]:
+        if not hasattr(self, "_learner"):
+            raise RuntimeError("this SelfTrainer is not fitted yet; call fit() first")
+        if self.final_round_ is None:
+            raise RuntimeError(
+                f"the run in {self.run_dir_} is not finished yet; call fit() again to run the remaining rounds"
+            )
+        if isinstance(texts, str):
+            raise DataError("predict: pass a list of texts, not a single string")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str) or not t.strip():
+                raise DataError(f"predict: text {i} is {'empty' if isinstance(t, str) else type(t).__name__}")
+        return texts
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities, shape ``(n_texts, n_classes)``; columns follow :attr:`classes_`."""
+        return self._learner.predict_proba(self._check_ready(texts)).astype(np.float64)
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable label per text, as the labels were given to :meth:`fit`."""
+        return self._label_set.decode(self.predict_proba(texts).argmax(axis=1))

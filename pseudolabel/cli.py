@@ -1,0 +1,124 @@
+"""Command line: ``pseudolabel run | run-round | predict | evaluate`` (also ``python -m pseudolabel``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import PseudolabelError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pseudolabel", description="Self-training for text classification.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run every remaining round"), ("run-round", "run exactly the next unfinished round")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", required=True, help="YAML file (see experiments/)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set selection.threshold=0.8 (repeatable)")
+        p.add_argument("--overwrite", action="store_true",
+                       help="replace a run folder that holds a run of another config or data")
+    p = sub.add_parser("predict", help="label a file with a finished run's final model")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--input", required=True, help=".csv, .jsonl or .parquet with a text column")
+    p.add_argument("--output", required=True, help=".csv, .jsonl or .parquet to write")
+    p.add_argument("--text-column", help="default: the run's data.text_column")
+    p = sub.add_parser("evaluate", help="score a finished run's final model on a labeled file")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--input", required=True, help=".csv, .jsonl or .parquet with text and label columns")
+    p.add_argument("--text-column", help="default: the run's data.text_column")
+    p.add_argument("--label-column", help="default: the run's data.label_column")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def cmd_run(args, max_new_rounds: int | None) -> int:
+    from .api import SelfTrainer
+    from .config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    for key in ("labeled", "unlabeled"):
+        if getattr(cfg.data, key) is None:
+            raise PseudolabelError(f"{args.config}: config key 'data.{key}' is required by the CLI")
+    st = SelfTrainer(config=cfg, overwrite=args.overwrite)
+    st.fit(cfg.data.labeled, cfg.data.unlabeled, cfg.data.eval, max_new_rounds=max_new_rounds)
+    if st.rounds_run_ == 0:
+        print(f"{cfg.output_dir}: all rounds are done (rounds 0-{st.n_rounds_}, stopped: "
+              f"{st.termination_condition_}); nothing to do")
+        return 0
+    if st.termination_condition_ is None:
+        print(f"{cfg.output_dir}: round {st.n_rounds_} done; run again for the next round")
+    else:
+        print(f"{cfg.output_dir}: run finished after round {st.n_rounds_} ({st.termination_condition_}); "
+              f"final model = round {st.final_round_} in {Path(cfg.output_dir) / 'final'}")
+    return 0
+
+
+def _load(args):
+    from .api import SelfTrainer
+    from .data import read_table, texts_from
+
+    st = SelfTrainer.from_run(args.run)
+    frame = read_table(args.input, name=args.input)
+    text_col = args.text_column or st.config_.data.text_column
+    return st, frame, texts_from(frame, text_col, name=args.input)
+
+
+def cmd_predict(args) -> int:
+    from .data import READERS
+
+    out = Path(args.output)
+    if out.suffix.lower() not in READERS:
+        raise PseudolabelError(f"--output {out}: unsupported file type {out.suffix!r}; use .csv, .jsonl or .parquet")
+    st, frame, texts = _load(args)
+    probs = st.predict_proba(texts)
+    frame = frame.assign(prediction=st._label_set.decode(probs.argmax(axis=1)), confidence=probs.max(axis=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(tmp, index=False)
+    elif out.suffix.lower() == ".parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    os.replace(tmp, out)
+    print(f"wrote {len(frame)} predictions to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .data import labels_from
+    from .metrics import format_report, report
+
+    st, frame, texts = _load(args)
+    label_col = args.label_column or st.config_.data.label_column
+    gold = st._label_set.encode(labels_from(frame, label_col, name=args.input), name=args.input)
+    pred = st.predict_proba(texts).argmax(axis=1)
+    result = report(gold, pred, st._label_set.names)
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    try:
+        if args.command == "run":
+            return cmd_run(args, None)
+        if args.command == "run-round":
+            return cmd_run(args, 1)
+        if args.command == "predict":
+            return cmd_predict(args)
+        return cmd_evaluate(args)
+    except PseudolabelError as exc:
+        print(f"pseudolabel: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pseudolabel: interrupted; finished rounds are kept, run the same command to resume", file=sys.stderr)
+        return 130

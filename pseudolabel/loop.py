@@ -1,0 +1,188 @@
+"""The round loop: train, evaluate, label the pool, select, repeat.
+
+It knows rows, indices and rounds. Models, tokenizers and devices stay behind the
+:class:`Learner` interface; files stay behind :class:`~pseudolabel.state.RunState`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .config import Config
+from .data import Inputs
+from .selection import select
+from .state import RunState, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+STOP_REASONS = {
+    "max_rounds": "reached loop.max_rounds",
+    "no_change": "no new pool row passed the selection",
+    "all_labeled": "the pool is exhausted",
+    "patience": "the eval metric did not improve for loop.patience rounds",
+}
+
+
+class Learner(Protocol):
+    """What the loop needs from a trainer; tests substitute a fake with fixed probabilities."""
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None) -> dict: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def save(self, path) -> None: ...
+
+
+def round_seed(seed: int, r: int) -> int:
+    """An independent seed per (run seed, round), so a resumed round equals an uninterrupted one."""
+    return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
+def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config,
+               *, max_new_rounds: int | None = None) -> list[dict]:
+    """Run unfinished rounds until the run stops or ``max_new_rounds`` rounds have run.
+
+    Returns the metrics of every finished round. Every round's inputs are read back from
+    ``state``, so a run resumed from disk takes exactly the path of an uninterrupted one.
+    """
+    done = state.finished_rounds()
+    ran = 0
+    while not (done and done[-1]["stop"]) and (max_new_rounds is None or ran < max_new_rounds):
+        done.append(run_one_round(inputs, learner, state, config, done))
+        state.write_history()
+        ran += 1
+    if done and done[-1]["stop"]:
+        finish(state, config, done)
+    return done
+
+
+def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Config, done: list[dict]) -> dict:
+    r = len(done)
+    loop, sel_cfg, names = config.loop, config.selection, inputs.label_set.names
+    start = time.perf_counter()
+
+    taken = state.selections(range(r) if sel_cfg.mode == "accumulate" else range(max(r - 1, 0), r))
+    pool_rows = taken["pool_row"].to_numpy(dtype=np.int64)
+    pseudo_ids = inputs.label_set.encode(taken["label"].tolist(), name="pseudo-labels on disk")
+    texts = inputs.labeled_texts + [inputs.pool_texts[i] for i in pool_rows]
+    labels = np.concatenate([inputs.labeled_ids, pseudo_ids])
+    init_from = None
+    if config.train.init == "previous" and r > 0:
+        init_from = str(state.round_dir(r - 1) / "model")
+    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from)
+
+    m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(pool_rows)}
+    if inputs.eval_texts is not None:
+        pred = learner.predict_proba(inputs.eval_texts).argmax(axis=1)
+        scores = metrics.headline(inputs.eval_ids, pred, len(names))
+        m["eval_accuracy"], m["eval_macro_f1"] = scores["accuracy"], scores["macro_f1"]
+        previous = done[-1][f"eval_{loop.metric}"] if done else None
+        m["eval_change"] = None if previous is None else m[f"eval_{loop.metric}"] - previous
+
+    stop = stop_before_labeling(r, m, done, config)
+    candidates = pool_candidates(inputs, pool_rows, sel_cfg.mode)
+    if stop is None and not len(candidates):
+        stop = "all_labeled"
+    chosen = pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
+                           "confidence": np.zeros(0), "round": np.zeros(0, np.int64)})
+    label_seconds = 0.0
+    if stop is None:
+        t0 = time.perf_counter()
+        probs = learner.predict_proba([inputs.pool_texts[i] for i in candidates])
+        label_seconds = time.perf_counter() - t0
+        s = select(probs, sel_cfg, round=r)
+        rows = candidates[s.indices]
+        chosen = pd.DataFrame({
+            "pool_row": rows, "text": [inputs.pool_texts[i] for i in rows],
+            "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
+            "round": np.full(len(rows), r, dtype=np.int64),
+        })
+        unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(rows, s.labels, pool_rows, pseudo_ids)
+        if not len(rows) or unchanged:
+            stop = "no_change"
+        m["n_candidates"] = len(candidates)
+        counts = np.bincount(s.labels, minlength=len(names))
+        m["selected_per_class"] = dict(zip(names, counts.tolist()))
+        if inputs.pool_gold is not None and len(rows):
+            m["pseudo_precision"] = float(np.mean(inputs.pool_gold[rows] == s.labels))
+    m["n_selected"] = len(chosen)
+    m["selection_rate"] = len(chosen) / len(candidates) if len(candidates) and "n_candidates" in m else None
+    m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
+             label_seconds=label_seconds, stop=stop)
+    m["wall_seconds"] = time.perf_counter() - start
+
+    with state.writing_round(r) as tmp:
+        learner.save(tmp / "model")
+        if state.is_main:
+            chosen.to_parquet(tmp / "pseudo_labels.parquet", index=False)
+            atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
+    logger.info(summary_line(m, config))
+    return m
+
+
+def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> str | None:
+    loop = config.loop
+    key = f"eval_{loop.metric}"
+    if loop.patience is not None and key in m and done:
+        history = [d[key] for d in done] + [m[key]]
+        if r - int(np.argmax(history)) >= loop.patience:
+            return "patience"
+    if r >= loop.max_rounds:
+        return "max_rounds"
+    return None
+
+
+def pool_candidates(inputs: Inputs, taken_rows: np.ndarray, mode: str) -> np.ndarray:
+    """Pool rows that may be labeled this round: not a labeled text, not already taken (accumulate)."""
+    blocked = np.zeros(len(inputs.pool_texts), dtype=bool)
+    if inputs.n_pool_overlap:
+        seen = set(inputs.labeled_texts)
+        blocked |= np.fromiter((t in seen for t in inputs.pool_texts), bool, len(inputs.pool_texts))
+    if mode == "accumulate":
+        blocked[taken_rows] = True
+    return np.flatnonzero(~blocked)
+
+
+def _same_selection(rows, labels, prev_rows, prev_labels) -> bool:
+    order = np.argsort(prev_rows)
+    return np.array_equal(rows, prev_rows[order]) and np.array_equal(labels, prev_labels[order])
+
+
+def finish(state: RunState, config: Config, done: list[dict]) -> None:
+    """Choose the final round (best eval metric, else the last) and write ``final/``."""
+    key = f"eval_{config.loop.metric}"
+    if key in done[-1]:
+        best = int(np.argmax([d[key] for d in done]))
+        reason = f"best {key} {done[best][key]:.4f} of {len(done)} rounds"
+    else:
+        best = len(done) - 1
+        reason = "last round (no eval split, so no round could be compared)"
+    final = state.root / "final" / "final.json"
+    if not final.is_file() or json.loads(final.read_text())["round"] != best:
+        state.write_final(best, reason)
+        logger.info("run finished (%s): final model = round %d, %s", STOP_REASONS[done[-1]["stop"]], best, reason)
+
+
+def summary_line(m: dict, config: Config) -> str:
+    parts = [f"round {m['round']}/{config.loop.max_rounds}: trained on {m['n_labeled']} labeled + {m['n_pseudo_total']} pseudo ({m['train_seconds']:.0f}s)"]
+    if "eval_accuracy" in m:
+        change = "" if m.get("eval_change") is None else f" ({m['eval_change']:+.4f})"
+        parts.append(f"eval acc {m['eval_accuracy']:.4f} macro-F1 {m['eval_macro_f1']:.4f}{change}")
+        if m.get("eval_change") is not None and m["eval_change"] < 0:
+            parts.append("WORSE than the previous round")
+    else:
+        parts.append("no eval split: rounds cannot be compared")
+    if "n_candidates" in m:
+        rate = f" ({m['selection_rate']:.1%})" if m["selection_rate"] is not None else ""
+        prec = f", precision {m['pseudo_precision']:.3f}" if "pseudo_precision" in m else ""
+        parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}")
+    if m["stop"]:
+        parts.append(f"stop: {STOP_REASONS[m['stop']]}")
+    return ", ".join(parts)

