@@ -253,11 +253,15 @@ class Trainer:
             rows = batch.pop("row")
             with acc.autocast():
                 probs = model(**batch).logits.float().softmax(-1)
-            rows, probs = acc.gather_for_metrics((rows, probs))
-            rows, probs = rows.cpu().numpy(), probs.cpu().numpy()
-            # Uneven shards are padded with repeats of earlier rows: keep each row's first result.
+            # Length-sorted batches differ in size between processes: pad to one shape, gather,
+            # then drop the padding (row -1). Shards are evened out with repeats of earlier
+            # rows; the explicit row index keeps each row's first result.
+            rows = acc.pad_across_processes(rows.to(probs.device), pad_index=-1)
+            probs = acc.pad_across_processes(probs)
+            rows, probs = (x.cpu().numpy() for x in acc.gather((rows, probs)))
             rows, first = np.unique(rows, return_index=True)
-            new = ~filled[rows]
-            out[rows[new]] = probs[first[new]]
-            filled[rows[new]] = True
+            keep = (rows >= 0) & ~filled[np.maximum(rows, 0)]
+            rows, first = rows[keep], first[keep]
+            out[rows] = probs[first]
+            filled[rows] = True
         return out
