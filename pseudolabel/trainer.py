@@ -195,7 +195,7 @@ class Trainer:
         model, optimizer = acc.prepare(model, optimizer)
         model.train()
         step, seen, loss_value, start = 0, 0, float("nan"), time.perf_counter()
-        bar = tqdm(total=total, desc=desc, unit="step", disable=not acc.is_local_main_process, leave=False)
+        bar = tqdm(total=total, desc=desc, unit="step", disable=None if acc.is_local_main_process else True, leave=False)
         while step < total:
             for batch in loader:
                 loss = model(**batch).loss
@@ -249,7 +249,7 @@ class Trainer:
         loader = self._loader(features, batches)
         model = self.model.to(self.accelerator.device).eval()
         acc = self.accelerator
-        for batch in tqdm(loader, desc=desc, unit="batch", disable=not acc.is_local_main_process, leave=False):
+        for batch in tqdm(loader, desc=desc, unit="batch", disable=None if acc.is_local_main_process else True, leave=False):
             rows = batch.pop("row")
             with acc.autocast():
                 probs = model(**batch).logits.float().softmax(-1)
