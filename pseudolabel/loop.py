@@ -39,6 +39,8 @@ class Learner(Protocol):
 
     def save(self, path) -> None: ...
 
+    def n_truncated(self, texts: Sequence[str]) -> int: ...
+
 
 def round_seed(seed: int, r: int) -> int:
     """An independent seed per (run seed, round), so a resumed round equals an uninterrupted one."""
@@ -92,10 +94,11 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         stop = "all_labeled"
     chosen = pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
                            "confidence": np.zeros(0), "round": np.zeros(0, np.int64)})
-    label_seconds = 0.0
+    label_seconds, labeled_now = 0.0, []
     if stop is None:
+        labeled_now = [inputs.pool_texts[i] for i in candidates]
         t0 = time.perf_counter()
-        probs = learner.predict_proba([inputs.pool_texts[i] for i in candidates])
+        probs = learner.predict_proba(labeled_now)
         label_seconds = time.perf_counter() - t0
         s = select(probs, sel_cfg, round=r)
         rows = candidates[s.indices]
@@ -112,6 +115,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         m["selected_per_class"] = dict(zip(names, counts.tolist()))
         if inputs.pool_gold is not None and len(rows):
             m["pseudo_precision"] = float(np.mean(inputs.pool_gold[rows] == s.labels))
+    m["n_truncated"] = learner.n_truncated(texts + labeled_now)
     m["n_selected"] = len(chosen)
     m["selection_rate"] = len(chosen) / len(candidates) if len(candidates) and "n_candidates" in m else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
@@ -183,6 +187,8 @@ def summary_line(m: dict, config: Config) -> str:
         rate = f" ({m['selection_rate']:.1%})" if m["selection_rate"] is not None else ""
         prec = f", precision {m['pseudo_precision']:.3f}" if "pseudo_precision" in m else ""
         parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}")
+    if m.get("n_truncated"):
+        parts.append(f"{m['n_truncated']} texts cut at model.max_length")
     if m["stop"]:
         parts.append(f"stop: {STOP_REASONS[m['stop']]}")
     return ", ".join(parts)

@@ -5,6 +5,7 @@ This module knows models, tokenizers, devices and data loaders; it knows nothing
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -67,6 +68,20 @@ def make_accelerator(mixed_precision: str = "no") -> Accelerator:
         AcceleratorState._reset_state()
         GradientState._reset_state()
     return Accelerator(mixed_precision=mixed_precision)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a GPU out-of-memory error or a CPU allocator failure."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+    )
+
+
+def split_batch(batch: dict) -> tuple[dict, dict]:
+    half = len(batch["input_ids"]) // 2
+    return ({k: v[:half] for k, v in batch.items()}, {k: v[half:] for k, v in batch.items()})
 
 
 class LengthGroupedBatches:
@@ -140,6 +155,10 @@ class Trainer:
             self._token_cache.update(zip(missing, ids))
         return [self._token_cache[t] for t in texts]
 
+    def n_truncated(self, texts: Sequence[str]) -> int:
+        """How many of ``texts`` reach ``max_length`` tokens, i.e. were (or may have been) cut."""
+        return sum(len(ids) >= self.max_length for ids in self.encode(texts))
+
     def _collate(self, features: list[dict]) -> dict:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
         for key in ("labels", "row"):
@@ -198,8 +217,7 @@ class Trainer:
         bar = tqdm(total=total, desc=desc, unit="step", disable=None if acc.is_local_main_process else True, leave=False)
         while step < total:
             for batch in loader:
-                loss = model(**batch).loss
-                acc.backward(loss)
+                loss = self._backward(model, batch)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -216,6 +234,40 @@ class Trainer:
         acc.free_memory()
         seconds = time.perf_counter() - start
         return {"steps": step, "examples": seen, "seconds": seconds, "loss": loss_value}
+
+    def _backward(self, model, batch: dict, weight: float = 1.0, sync: bool = True) -> torch.Tensor:
+        """Forward and backward one batch; on out-of-memory, the two halves one after the other.
+
+        The halves' losses are weighted by their share of the batch, so the summed gradient is
+        the full batch's; gradients are synchronised across processes only on the last half.
+        """
+        try:
+            with contextlib.nullcontext() if sync else self.accelerator.no_sync(model):
+                loss = model(**batch).loss
+                self.accelerator.backward(loss * weight)
+            return loss.detach()
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an out-of-memory error
+            n = len(batch["input_ids"])
+            if not is_out_of_memory(exc) or n < 2:
+                raise
+            logger.warning("out of memory on a training batch of %d rows: retrying as two batches of %d and %d",
+                           n, n // 2, n - n // 2)
+            first, second = split_batch(batch)
+            a = self._backward(model, first, weight * (n // 2) / n, sync=False)
+            b = self._backward(model, second, weight * (n - n // 2) / n, sync=sync)
+            return (a * (n // 2) + b * (n - n // 2)) / n
+
+    def _probabilities(self, model, batch: dict) -> torch.Tensor:
+        """Softmax probabilities of one batch; on out-of-memory, half a batch at a time."""
+        try:
+            with self.accelerator.autocast():
+                return model(**batch).logits.float().softmax(-1)
+        except Exception as exc:  # noqa: BLE001 - re-raised unless it is an out-of-memory error
+            n = len(batch["input_ids"])
+            if not is_out_of_memory(exc) or n < 2:
+                raise
+            logger.warning("out of memory while labeling a batch of %d rows: retrying in halves", n)
+            return torch.cat([self._probabilities(model, half) for half in split_batch(batch)])
 
     def load(self, path: str | Path) -> None:
         """Use a classifier saved by :meth:`save` (or any sequence-classification checkpoint)."""
@@ -251,8 +303,7 @@ class Trainer:
         acc = self.accelerator
         for batch in tqdm(loader, desc=desc, unit="batch", disable=None if acc.is_local_main_process else True, leave=False):
             rows = batch.pop("row")
-            with acc.autocast():
-                probs = model(**batch).logits.float().softmax(-1)
+            probs = self._probabilities(model, batch)
             # Length-sorted batches differ in size between processes: pad to one shape, gather,
             # then drop the padding (row -1). Shards are evened out with repeats of earlier
             # rows; the explicit row index keeps each row's first result.

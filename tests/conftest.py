@@ -44,6 +44,9 @@ class FakeLearner:
         out = out ** (1.0 + self.sharpen * self.n)
         return out / out.sum(axis=1, keepdims=True)
 
+    def n_truncated(self, texts):
+        return sum(len(t) > 40 for t in texts)
+
     def save(self, path):
         Path(path).mkdir(parents=True, exist_ok=True)
         (Path(path) / "fake.json").write_text(json.dumps({"n": self.n}))

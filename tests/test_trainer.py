@@ -1,0 +1,86 @@
+"""Tier 2: trainer behaviour on a tiny BERT: out-of-memory retries, truncation counts, batching."""
+
+import logging
+
+import numpy as np
+import torch
+
+from pseudolabel.config import TrainConfig
+from pseudolabel.trainer import LengthGroupedBatches, Trainer, make_accelerator
+
+from .conftest import topic_frame
+
+
+def trainer(tiny_bert, **kw):
+    cfg = TrainConfig(**{"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "mixed_precision": "no",
+                         "eval_batch_size": 16, **kw})
+    return Trainer(str(tiny_bert), ["sports", "tech"], config=cfg, max_length=32, accelerator=make_accelerator("no"))
+
+
+def fail_above(model, limit):
+    """Make ``model`` raise an out-of-memory error on batches larger than ``limit`` rows."""
+    forward = model.forward
+
+    def guarded(*args, **kwargs):
+        if kwargs["input_ids"].shape[0] > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return forward(*args, **kwargs)
+
+    model.forward = guarded
+    return model
+
+
+def test_out_of_memory_is_retried_in_smaller_batches(tiny_bert, monkeypatch, caplog):
+    frame = topic_frame(12, 0)
+    texts, labels = frame["text"].tolist(), (frame["label"] == "tech").to_numpy().astype(int)
+    t = trainer(tiny_bert)
+    load = t._load_model
+    monkeypatch.setattr(t, "_load_model", lambda source: fail_above(load(source), 3))
+    with caplog.at_level(logging.WARNING, logger="pseudolabel.trainer"):
+        stats = t.fit(texts, labels, seed=0)
+    assert stats["steps"] == 3 and np.isfinite(stats["loss"])
+    assert "out of memory on a training batch of 8 rows: retrying as two batches of 4 and 4" in caplog.text
+
+    del t.model.forward  # back to the plain forward
+    want = t.predict_proba(texts)
+    fail_above(t.model, 5)
+    with caplog.at_level(logging.WARNING, logger="pseudolabel.trainer"):
+        got = t.predict_proba(texts)
+    assert "out of memory while labeling a batch of 16 rows" in caplog.text
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_other_errors_are_not_swallowed(tiny_bert, monkeypatch):
+    t = trainer(tiny_bert)
+    load = t._load_model
+
+    def broken(source):
+        model = load(source)
+        model.forward = lambda **kw: (_ for _ in ()).throw(RuntimeError("shape mismatch"))
+        return model
+
+    monkeypatch.setattr(t, "_load_model", broken)
+    try:
+        t.fit(["a b c", "d e f"], np.array([0, 1]), seed=0)
+    except RuntimeError as exc:
+        assert "shape mismatch" in str(exc)
+    else:
+        raise AssertionError("a non-memory error must propagate")
+
+
+def test_truncation_is_counted(tiny_bert):
+    t = trainer(tiny_bert)
+    long_text = " ".join(["football"] * 100)
+    assert t.n_truncated(["short text", long_text, long_text + " again"]) == 2
+    assert all(len(ids) <= 32 for ids in t.encode([long_text]))
+
+
+def test_length_grouped_batches_cover_every_row_once_per_epoch():
+    lengths = np.random.default_rng(0).integers(1, 50, size=103)
+    batches = LengthGroupedBatches(lengths, 8, seed=1)
+    first, second = list(batches), list(batches)
+    for epoch in (first, second):
+        rows = sorted(i for b in epoch for i in b)
+        assert rows == list(range(103)) and len(epoch) == len(batches)
+    assert first != second, "a new order each epoch"
+    assert list(LengthGroupedBatches(lengths, 8, seed=1)) == first, "the order depends only on seed and epoch"
