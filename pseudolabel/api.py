@@ -32,16 +32,19 @@ class SelfTrainer:
 
     Parameters
     ----------
-    model : str, default "minilm"
+    model : str, optional
         ``"minilm"`` (the bundled all-MiniLM-L6-v2), a Hugging Face model id, or a local folder.
-    threshold : float, default 0.9
-        Pool rows whose top class probability is strictly above this are selected.
-    max_rounds : int, default 3
-        Self-training rounds after round 0; ``0`` is exactly the supervised baseline.
+        Defaults to ``config``'s ``model.name``, itself ``"minilm"`` by default.
+    threshold : float, optional
+        Pool rows whose top class probability is strictly above this are selected
+        (default: ``config``'s, itself 0.9 by default).
+    max_rounds : int, optional
+        Self-training rounds after round 0; ``0`` is exactly the supervised baseline
+        (default: ``config``'s, itself 3 by default).
     output_dir : str or Path, optional
         The run folder; a new temporary folder when omitted.
-    seed : int, default 0
-        Seeds data order, head initialisation and dropout in every round.
+    seed : int, optional
+        Seeds data order, head initialisation and dropout in every round (default: ``config``'s, 0).
     config : Config, dict or path, optional
         Every other setting (see ``experiments/*.yaml``); the arguments above take precedence.
     overwrite : bool, default False
@@ -73,7 +76,7 @@ class SelfTrainer:
     >>> st.predict(["Who won the cup final?"])  # doctest: +SKIP
     """
 
-    def __init__(self, model: str = "minilm", *, threshold: float | None = None, max_rounds: int | None = None,
+    def __init__(self, model: str | None = None, *, threshold: float | None = None, max_rounds: int | None = None,
                  output_dir: str | Path | None = None, seed: int | None = None,
                  config: Config | dict | str | Path | None = None, overwrite: bool = False):
         self.model = model

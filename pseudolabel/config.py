@@ -133,7 +133,11 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict, *, where: str = "config") -> "Config":
         """Build from nested dicts; an unknown key or a wrong type raises :class:`ConfigError`."""
-        return _build(cls, values, prefix="", where=where).validate()
+        config = _build(cls, values, prefix="", where=where)
+        try:
+            return config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

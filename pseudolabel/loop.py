@@ -92,32 +92,25 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     candidates = pool_candidates(inputs, pool_rows, sel_cfg.mode)
     if stop is None and not len(candidates):
         stop = "all_labeled"
-    chosen = pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
-                           "confidence": np.zeros(0), "round": np.zeros(0, np.int64)})
-    label_seconds, labeled_now = 0.0, []
+    chosen, labeled_now, label_seconds = empty_selection(), [], 0.0
     if stop is None:
         labeled_now = [inputs.pool_texts[i] for i in candidates]
         t0 = time.perf_counter()
         probs = learner.predict_proba(labeled_now)
         label_seconds = time.perf_counter() - t0
         s = select(probs, sel_cfg, round=r)
-        rows = candidates[s.indices]
-        chosen = pd.DataFrame({
-            "pool_row": rows, "text": [inputs.pool_texts[i] for i in rows],
-            "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
-            "round": np.full(len(rows), r, dtype=np.int64),
-        })
-        unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(rows, s.labels, pool_rows, pseudo_ids)
-        if not len(rows) or unchanged:
+        chosen = selection_frame(inputs, candidates[s.indices], s, r)
+        unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(
+            chosen["pool_row"].to_numpy(), s.labels, pool_rows, pseudo_ids)
+        if not len(chosen) or unchanged:
             stop = "no_change"
         m["n_candidates"] = len(candidates)
-        counts = np.bincount(s.labels, minlength=len(names))
-        m["selected_per_class"] = dict(zip(names, counts.tolist()))
-        if inputs.pool_gold is not None and len(rows):
-            m["pseudo_precision"] = float(np.mean(inputs.pool_gold[rows] == s.labels))
+        m["selected_per_class"] = dict(zip(names, np.bincount(s.labels, minlength=len(names)).tolist()))
+        if inputs.pool_gold is not None and len(chosen):
+            m["pseudo_precision"] = float(np.mean(inputs.pool_gold[chosen["pool_row"]] == s.labels))
     m["n_truncated"] = learner.n_truncated(texts + labeled_now)
     m["n_selected"] = len(chosen)
-    m["selection_rate"] = len(chosen) / len(candidates) if len(candidates) and "n_candidates" in m else None
+    m["selection_rate"] = len(chosen) / len(candidates) if "n_candidates" in m else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
              label_seconds=label_seconds, stop=stop)
     m["wall_seconds"] = time.perf_counter() - start
@@ -129,6 +122,20 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
             atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
     logger.info(summary_line(m, config))
     return m
+
+
+def empty_selection() -> pd.DataFrame:
+    return pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
+                         "confidence": np.zeros(0), "round": np.zeros(0, np.int64)})
+
+
+def selection_frame(inputs: Inputs, rows: np.ndarray, s, r: int) -> pd.DataFrame:
+    """The rows taken in round ``r`` as written to ``pseudo_labels.parquet``."""
+    return pd.DataFrame({
+        "pool_row": rows, "text": [inputs.pool_texts[i] for i in rows],
+        "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
+        "round": np.full(len(rows), r, dtype=np.int64),
+    })
 
 
 def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> str | None:

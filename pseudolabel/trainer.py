@@ -39,6 +39,17 @@ def resolve_model(name: str, *, trust_remote_code: bool = False) -> str:
     from transformers import AutoConfig
 
     source = MODEL_ALIASES[name]() if name in MODEL_ALIASES else name
+    folder = Path(source)
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"model.name {name!r}: the folder has no config.json; it is not a Hugging Face model")
+        if not any(folder.glob("*.safetensors")) and not (folder / "model.safetensors.index.json").is_file():
+            pickles = [p.name for p in folder.glob("*.bin")] + [p.name for p in folder.glob("*.pt")]
+            raise ConfigError(
+                f"model.name {name!r}: no .safetensors weights in the folder"
+                + (f" (found {', '.join(pickles)}: pickled weights are never loaded; convert them with "
+                   "model.save_pretrained(folder, safe_serialization=True))" if pickles else "")
+            )
     try:
         AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:

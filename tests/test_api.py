@@ -67,6 +67,8 @@ def test_same_seed_same_run(tiny_bert, tmp_path):
     runs = [SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=tmp_path / f"r{i}", seed=3, config=FAST)
             .fit(labeled, pool) for i in range(2)]
     pd.testing.assert_frame_equal(runs[0].pseudo_labels_, runs[1].pseudo_labels_)
+    timings = ["train_seconds", "label_seconds", "wall_seconds"]
+    pd.testing.assert_frame_equal(runs[0].history_.drop(columns=timings), runs[1].history_.drop(columns=timings))
     texts = pool["text"].tolist()
     np.testing.assert_array_equal(runs[0].predict_proba(texts), runs[1].predict_proba(texts))
 
@@ -93,6 +95,16 @@ def test_bad_input_writes_nothing(tiny_bert, tmp_path):
         SelfTrainer(model=str(tiny_bert), output_dir=out, threshold=1.5).fit(labeled, pool)
     with pytest.raises(ConfigError, match="model.name .*not the alias 'minilm', a local model folder"):
         SelfTrainer(model=str(tmp_path / "no-model"), output_dir=out).fit(labeled, pool)
+    (tmp_path / "cfg-only").mkdir()
+    (tmp_path / "cfg-only" / "config.json").write_text((tiny_bert / "config.json").read_text())
+    with pytest.raises(ConfigError, match="no .safetensors weights in the folder"):
+        SelfTrainer(model=str(tmp_path / "cfg-only"), output_dir=out).fit(labeled, pool)
+    (tmp_path / "cfg-only" / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ConfigError, match="found pytorch_model.bin: pickled weights are never loaded"):
+        SelfTrainer(model=str(tmp_path / "cfg-only"), output_dir=out).fit(labeled, pool)
+    (tmp_path / "empty-model").mkdir()
+    with pytest.raises(ConfigError, match="has no config.json"):
+        SelfTrainer(model=str(tmp_path / "empty-model"), output_dir=out).fit(labeled, pool)
     assert not out.exists()
 
 
@@ -152,3 +164,14 @@ def test_cli_bad_input_is_one_line_exit_2(args, message, capsys, monkeypatch, tm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("pseudolabel: error: ") and message in err
     assert not (tmp_path / "o").exists()
+
+
+def test_config_settings_are_not_overridden_by_constructor_defaults(tmp_path):
+    cfg = {"model": {"name": "some/model"}, "selection": {"threshold": 0.7}, "loop": {"max_rounds": 5}, "seed": 4,
+           "output_dir": str(tmp_path / "r")}
+    resolved = SelfTrainer(config=cfg)._resolve_config()
+    assert (resolved.model.name, resolved.selection.threshold, resolved.loop.max_rounds, resolved.seed) == (
+        "some/model", 0.7, 5, 4)
+    explicit = SelfTrainer(model="other", threshold=0.8, max_rounds=1, seed=2, config=cfg)._resolve_config()
+    assert (explicit.model.name, explicit.selection.threshold, explicit.loop.max_rounds, explicit.seed) == (
+        "other", 0.8, 1, 2)
