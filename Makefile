@@ -9,7 +9,7 @@ CONFIG ?= experiments/ag_news_1k.yaml
 SET ?=
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: install run-round run test clean-runs
+.PHONY: install install-bench run-round run test bench-accuracy clean-runs
 
 install: $(VENV)/.installed
 
@@ -17,6 +17,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# The benchmarks' extra dependencies (SetFit, matplotlib), never needed by the package itself.
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[dev,bench]"
 	touch $@
 
 run-round: install
@@ -27,6 +34,12 @@ run: install
 
 test: install
 	$(PY) -m pytest -q
+
+# Options: make bench-accuracy BENCH_ARGS="--datasets sst2 --seeds 0 --methods pseudolabel --pool-size 2000"
+DATA ?= ../shared/datasets
+BENCH_ARGS ?=
+bench-accuracy: install-bench
+	$(PY) experiments/bench_accuracy.py --data $(DATA) $(BENCH_ARGS)
 
 clean-runs:
 	rm -rf runs/

@@ -1,0 +1,242 @@
+"""Accuracy benchmark: pseudolabel against its peers on AG News and SST-2 (../shared/BENCHMARK.md).
+
+Usage::
+
+    python experiments/bench_accuracy.py --data ../shared/datasets            # everything
+    python experiments/bench_accuracy.py --data ../shared/datasets --datasets sst2 --seeds 0 \\
+        --methods pseudolabel supervised --pool-size 2000                  # one cell, quickly
+    python experiments/bench_accuracy.py --data hf                           # Hugging Face ag_news, glue/sst2
+
+Every method gets the same rows from :func:`pseudolabel.sampling.sample_labels`: 10 labels per
+class per seed, the rest (AG News) or 20,000 rows (SST-2) as the pool with its labels hidden.
+The test split is used only to report. Writes ``results.csv``, ``rounds.csv``, ``report.md`` and
+PNG plots into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pseudolabel import SelfTrainer, load_config
+from pseudolabel.metrics import headline
+from pseudolabel.sampling import sample_labels
+
+HERE = Path(__file__).resolve().parent
+DATASETS = {"ag_news": {"hf": ("ag_news",), "pool": None}, "sst2": {"hf": ("glue", "sst2"), "pool": 20000}}
+METHODS = ("pseudolabel", "supervised", "sklearn", "setfit", "ceiling")
+log = logging.getLogger("bench")
+
+
+def load_dataset(name: str, data: str):
+    """Train and test frames (``text``, ``label`` as int) and class names."""
+    folder = Path(data) / name
+    if folder.is_dir():
+        names = json.loads((folder / "labels.json").read_text())
+        return pd.read_parquet(folder / "train.parquet"), pd.read_parquet(folder / "test.parquet"), names
+    if data != "hf":
+        raise SystemExit(f"--data {data}: no folder {folder}; pass the datasets folder or 'hf'")
+    import datasets
+
+    ds = datasets.load_dataset(*DATASETS[name]["hf"])
+    test_split = "test" if name == "ag_news" else "validation"
+    frames = []
+    for split in ("train", test_split):
+        frame = ds[split].to_pandas()
+        frames.append(pd.DataFrame({"text": frame.get("text", frame.get("sentence")), "label": frame["label"]}))
+    return frames[0], frames[1], ds["train"].features["label"].names
+
+
+def split(train: pd.DataFrame, name: str, seed: int, pool_size: int | None):
+    size = pool_size if pool_size is not None else DATASETS[name]["pool"]
+    labeled, pool = sample_labels(train["label"].to_numpy(), 10, seed, pool_size=size)
+    return train.iloc[labeled].reset_index(drop=True), train.iloc[pool].reset_index(drop=True)
+
+
+def scores(test: pd.DataFrame, pred, n_classes: int) -> dict:
+    return headline(test["label"].to_numpy(), np.asarray(pred, dtype=np.int64), n_classes)
+
+
+def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=None, rounds_out=None):
+    config = load_config(HERE / "bench_accuracy.yaml")
+    st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
+    st.fit(labeled, pool)  # the pool keeps its label column: hidden, used only for precision
+    if rounds_out is not None:
+        from pseudolabel.trainer import Trainer, make_accelerator
+
+        for _, row in st.history_.iterrows():
+            r = int(row["round"])
+            t = Trainer(str(Path(out) / "rounds" / f"round_{r:03d}" / "model"), st._label_set.names,
+                        config=st.config_.train, max_length=st.config_.model.max_length,
+                        accelerator=make_accelerator(st.config_.train.mixed_precision))
+            t.load(t.source)
+            acc = scores(test, t.predict_proba(test["text"].tolist()).argmax(1), n_classes)["accuracy"]
+            rounds_out.append({"round": r, "n_selected": row["n_selected"], "n_pseudo_total": row["n_pseudo_total"],
+                               "pseudo_precision": row.get("pseudo_precision"), "test_accuracy": acc,
+                               "wall_seconds": row["wall_seconds"]})
+    return st.predict(test["text"].tolist())
+
+
+def run_sklearn(labeled, pool, test, seed):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    texts = labeled["text"].tolist() + pool["text"].tolist()
+    vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit(texts)
+    y = np.concatenate([labeled["label"].to_numpy(), np.full(len(pool), -1)])
+    clf = SelfTrainingClassifier(LogisticRegression(max_iter=1000), threshold=0.75).fit(vec.transform(texts), y)
+    return clf.predict(vec.transform(test["text"].tolist()))
+
+
+def run_setfit(labeled, test, seed, out):
+    import datasets
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from pseudolabel.trainer import bundled_minilm
+
+    model = SetFitModel.from_pretrained(bundled_minilm())
+    args = TrainingArguments(output_dir=str(out), seed=seed, save_strategy="no", report_to="none")
+    trainer = Trainer(model=model, args=args, train_dataset=datasets.Dataset.from_pandas(labeled[["text", "label"]]))
+    trainer.train()
+    return np.asarray(model.predict(test["text"].tolist()))
+
+
+def run_ceiling(pool, test, n_classes, seed, out):
+    values = load_config(HERE / "bench_accuracy.yaml").to_dict()
+    values["train"].update(epochs=1, max_steps=None)
+    st = SelfTrainer(config=values, seed=seed, output_dir=out, max_rounds=0, overwrite=True)
+    st.fit(pool, pool.iloc[:1].drop(columns="label"))
+    return st.predict(test["text"].tolist())
+
+
+def environment(started: float) -> dict:
+    import sklearn
+    import torch
+    import transformers
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=HERE).stdout.strip()
+    except OSError:
+        commit = "unknown"
+    return {"commit": commit, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+            + (f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"),
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "scikit-learn": sklearn.__version__, "wall_minutes": round((time.time() - started) / 60, 1)}
+
+
+def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Path) -> None:
+    table = results.groupby(["dataset", "method"]).agg(
+        accuracy=("accuracy", "mean"), accuracy_std=("accuracy", "std"), macro_f1=("macro_f1", "mean"),
+        macro_f1_std=("macro_f1", "std"), seeds=("seed", "count"), minutes=("seconds", lambda s: s.sum() / 60)
+    ).reset_index()
+    lines = ["# Accuracy benchmark", "",
+             f"Commit `{env['commit']}`, {env['machine']}, torch {env['torch']}, transformers "
+             f"{env['transformers']}, scikit-learn {env['scikit-learn']}; {env['wall_minutes']} minutes in all.",
+             f"Command: `python experiments/bench_accuracy.py {' '.join(args)}`", "",
+             "Test accuracy and macro-F1 (%), mean ± std over seeds; 10 gold labels per class, no dev split.", "",
+             "| dataset | method | accuracy | macro-F1 | seeds | minutes |", "|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        std = lambda v: "" if np.isnan(v) else f" ± {100 * v:.1f}"  # noqa: E731
+        lines.append(f"| {r.dataset} | {r.method} | {100 * r.accuracy:.1f}{std(r.accuracy_std)} | "
+                     f"{100 * r.macro_f1:.1f}{std(r.macro_f1_std)} | {r.seeds} | {r.minutes:.1f} |")
+    if len(rounds):
+        lines += ["", "## pseudolabel per round (test accuracy reported, never used to choose)", "",
+                  "| " + " | ".join(rounds.columns) + " |", "|" + "---|" * len(rounds.columns)]
+        lines += ["| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+                  for row in rounds.itertuples(index=False)]
+    config = load_config(HERE / "bench_accuracy.yaml")
+    lines += ["", "pseudolabel settings (experiments/bench_accuracy.yaml):", "", "```yaml", config.to_yaml().strip(), "```"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    plot(results, rounds, out)
+
+
+def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not len(rounds):
+        return
+    for name, group in rounds.groupby("dataset"):
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
+        mean = group.groupby("round").mean(numeric_only=True)
+        ax.plot(mean.index, 100 * mean["test_accuracy"], "o-", label="pseudolabel (mean over seeds)")
+        peers = results[(results.dataset == name) & (results.method != "pseudolabel")]
+        for (method, g), style in zip(peers.groupby("method"), ("--", ":", "-.", (0, (5, 1)))):
+            ax.axhline(100 * g["accuracy"].mean(), linestyle=style, color="grey", label=method)
+        ax.set(title=f"{name}: test accuracy by round", xlabel="round", ylabel="accuracy (%)")
+        ax.legend(fontsize=8)
+        bx.bar(mean.index, mean["n_selected"], color="tab:blue", alpha=0.6, label="selected")
+        bx.set(title=f"{name}: pseudo-labels selected and their precision", xlabel="round", ylabel="rows selected")
+        cx = bx.twinx()
+        cx.plot(mean.index, 100 * mean["pseudo_precision"], "o-", color="tab:red", label="precision")
+        cx.set_ylabel("precision (%)")
+        fig.tight_layout()
+        fig.savefig(out / f"{name}.png", dpi=110)
+        plt.close(fig)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/datasets", help="folder with ag_news/ and sst2/, or 'hf'")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--pool-size", type=int, help="a smaller pool, for a quick rerun of one cell")
+    parser.add_argument("--out", default="runs/bench-accuracy")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started, results, rounds = time.time(), [], []
+    if "setfit" in args.methods:
+        try:
+            import setfit  # noqa: F401
+        except ImportError:
+            log.warning("setfit is not installed (pip install -e '.[bench]'): skipping the SetFit peer")
+            args.methods = [m for m in args.methods if m != "setfit"]
+    for name in args.datasets:
+        train, test, names = load_dataset(name, args.data)
+        for seed in args.seeds:
+            labeled, pool = split(train, name, seed, args.pool_size)
+            for method in args.methods:
+                if method == "ceiling" and seed != args.seeds[0]:
+                    continue  # one seed: it does not depend on the label sample
+                log.info("%s seed %d: %s", name, seed, method)
+                t0, per_round = time.time(), []
+                where = out / "runs" / f"{name}-{method}-seed{seed}"
+                if method == "pseudolabel":
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round)
+                elif method == "supervised":
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, max_rounds=0)
+                elif method == "sklearn":
+                    pred = run_sklearn(labeled, pool, test, seed)
+                elif method == "setfit":
+                    pred = run_setfit(labeled, test, seed, where)
+                else:
+                    pred = run_ceiling(pool, test, len(names), seed, where)
+                s = scores(test, pred, len(names))
+                results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": time.time() - t0})
+                rounds += [{"dataset": name, "seed": seed, **r} for r in per_round]
+                log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"], s["macro_f1"])
+                pd.DataFrame(results).to_csv(out / "results.csv", index=False)
+                pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
+    report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started),
+           argv if argv is not None else __import__("sys").argv[1:], out)
+    print((out / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
