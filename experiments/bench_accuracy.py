@@ -75,7 +75,7 @@ def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=Non
 
         for _, row in st.history_.iterrows():
             r = int(row["round"])
-            t = Trainer(str(Path(out) / "rounds" / f"round_{r:03d}" / "model"), st._label_set.names,
+            t = Trainer(str(Path(out) / "rounds" / f"round_{r:03d}" / "model"), st.label_set_.names,
                         config=st.config_.train, max_length=st.config_.model.max_length,
                         accelerator=make_accelerator(st.config_.train.mixed_precision))
             t.load(t.source)

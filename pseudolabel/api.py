@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
 from .config import Config, load_config
 from .data import LabelSet, TableLike, load_inputs
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, RunStateError
 from .loop import run_rounds
 from .state import RunState, history_frame
 
@@ -54,6 +54,8 @@ class SelfTrainer:
     ----------
     classes_ : ndarray
         The labels, as given, in class-index order (the columns of :meth:`predict_proba`).
+    label_set_ : LabelSet
+        Maps labels as given to class indices (``encode``) and back (``decode``).
     history_ : pandas.DataFrame
         One row per finished round (also ``history.csv``).
     pseudo_labels_ : pandas.DataFrame
@@ -166,13 +168,12 @@ class SelfTrainer:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "SelfTrainer":
         """Load a finished run folder for :meth:`predict` (what ``pseudolabel predict`` uses)."""
-        from .config import load_config
         from .trainer import Trainer, make_accelerator
 
         state = RunState(run_dir)
-        cfg = load_config(Path(run_dir) / "config.yaml") if (Path(run_dir) / "config.yaml").is_file() else None
-        if cfg is None:
-            raise DataError(f"{run_dir}: not a pseudolabel run folder (no config.yaml)")
+        if not (state.root / "config.yaml").is_file():
+            raise RunStateError(f"{run_dir}: not a pseudolabel run folder (no config.yaml)")
+        cfg = load_config(state.root / "config.yaml")
         final = state.final_model_dir()
         self = cls(config=cfg, output_dir=run_dir)
         self.config_ = cfg
@@ -185,16 +186,14 @@ class SelfTrainer:
 
     def _set_fitted(self, state: RunState, rounds: list[dict]) -> None:
         self.run_dir_ = state.root
-        self._label_set: LabelSet = state.label_set()
-        self.classes_ = np.asarray(self._label_set.classes, dtype=object)
+        self.label_set_: LabelSet = state.label_set()
+        self.classes_ = np.asarray(self.label_set_.classes, dtype=object)
         self.history_ = history_frame(rounds)
         self.pseudo_labels_ = state.selections(range(len(rounds)))
         self.n_rounds_ = max(len(rounds) - 1, 0)
         self.termination_condition_ = rounds[-1]["stop"] if rounds else None
         self.final_round_ = None
         if self.termination_condition_ is not None:
-            import json
-
             final = state.final_model_dir()
             self.final_round_ = json.loads((final / "final.json").read_text())["round"]
             self._learner.load(final)
@@ -220,4 +219,4 @@ class SelfTrainer:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """The most probable label per text, as the labels were given to :meth:`fit`."""
-        return self._label_set.decode(self.predict_proba(texts).argmax(axis=1))
+        return self.label_set_.decode(self.predict_proba(texts).argmax(axis=1))

@@ -77,7 +77,7 @@ def cmd_predict(args) -> int:
         raise PseudolabelError(f"--output {out}: unsupported file type {out.suffix!r}; use .csv, .jsonl or .parquet")
     st, frame, texts = _load(args)
     probs = st.predict_proba(texts)
-    frame = frame.assign(prediction=st._label_set.decode(probs.argmax(axis=1)), confidence=probs.max(axis=1))
+    frame = frame.assign(prediction=st.label_set_.decode(probs.argmax(axis=1)), confidence=probs.max(axis=1))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}")
     if out.suffix.lower() == ".csv":
@@ -97,9 +97,9 @@ def cmd_evaluate(args) -> int:
 
     st, frame, texts = _load(args)
     label_col = args.label_column or st.config_.data.label_column
-    gold = st._label_set.encode(labels_from(frame, label_col, name=args.input), name=args.input)
+    gold = st.label_set_.encode(labels_from(frame, label_col, name=args.input), name=args.input)
     pred = st.predict_proba(texts).argmax(axis=1)
-    result = report(gold, pred, st._label_set.names)
+    result = report(gold, pred, st.label_set_.names)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 

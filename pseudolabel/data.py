@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError
 
-TableLike = Union[pd.DataFrame, "datasets.Dataset", str, Path]  # noqa: F821
+if TYPE_CHECKING:
+    import datasets
+
+TableLike = Union[pd.DataFrame, "datasets.Dataset", str, Path]
 READERS = {
     ".csv": lambda p: pd.read_csv(p, encoding="utf-8", keep_default_na=False, na_values=[""]),
     ".jsonl": lambda p: pd.read_json(p, lines=True, encoding="utf-8"),
