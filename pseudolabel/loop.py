@@ -176,7 +176,9 @@ def finish(state: RunState, config: Config, done: list[dict]) -> None:
         best = len(done) - 1
         reason = "last round (no eval split, so no round could be compared)"
     final = state.root / "final" / "final.json"
-    if not final.is_file() or json.loads(final.read_text())["round"] != best:
+    needed = not final.is_file() or json.loads(final.read_text())["round"] != best
+    state.barrier()  # every process has decided before the main process writes
+    if needed:
         state.write_final(best, reason)
         logger.info("run finished (%s): final model = round %d, %s", STOP_REASONS[done[-1]["stop"]], best, reason)
 

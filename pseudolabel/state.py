@@ -103,21 +103,20 @@ class RunState:
         """
         meta = self.root / "run.json"
         cfg_dict = config.to_dict()
-        if self.root.exists() and any(self.root.iterdir()):
-            if not meta.is_file():
-                raise RunStateError(
-                    f"{self.root}: the folder exists and is not a pseudolabel run; choose another output_dir"
-                )
-            if overwrite:
-                if self.is_main:
-                    shutil.rmtree(self.root)
-                self.barrier()
-            else:
-                self._check_owner(json.loads(meta.read_text()), cfg_dict, data_fingerprint)
-                self._clean_partial()
-                self.barrier()
-                return
-        if self.is_main:
+        existing = self.root.exists() and any(self.root.iterdir())
+        if existing and not meta.is_file():
+            raise RunStateError(
+                f"{self.root}: the folder exists and is not a pseudolabel run; choose another output_dir"
+            )
+        resume = existing and not overwrite
+        if resume:
+            self._check_owner(json.loads(meta.read_text()), cfg_dict, data_fingerprint)
+        self.barrier()  # every process has looked at the folder before any process changes it
+        if resume:
+            self._clean_partial()
+        elif self.is_main:
+            if existing:
+                shutil.rmtree(self.root)
             (self.root / "rounds").mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.root / "config.yaml", config.to_yaml())
             atomic_write_text(self.root / "labels.json", label_set.to_json())
