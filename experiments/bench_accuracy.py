@@ -174,8 +174,11 @@ def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
         mean = group.groupby("round").mean(numeric_only=True)
         ax.plot(mean.index, 100 * mean["test_accuracy"], "o-", label="pseudolabel (mean over seeds)")
         peers = results[(results.dataset == name) & (results.method != "pseudolabel")]
-        for (method, g), style in zip(peers.groupby("method"), ("--", ":", "-.", (0, (5, 1)))):
-            ax.axhline(100 * g["accuracy"].mean(), linestyle=style, color="grey", label=method)
+        colors = {"ceiling": "black", "setfit": "tab:green", "sklearn": "tab:purple", "supervised": "tab:orange"}
+        for method, g in peers.groupby("method"):
+            ax.axhline(100 * g["accuracy"].mean(), linestyle="--", color=colors[method], label=method)
+        ax.set_xticks(mean.index)
+        bx.set_xticks(mean.index)
         ax.set(title=f"{name}: test accuracy by round", xlabel="round", ylabel="accuracy (%)")
         ax.legend(fontsize=8)
         bx.bar(mean.index, mean["n_selected"], color="tab:blue", alpha=0.6, label="selected")
