@@ -150,7 +150,12 @@ class Inputs:
     pool_gold: np.ndarray | None
     eval_texts: list[str] | None
     eval_ids: np.ndarray | None
-    n_pool_overlap: int
+    pool_repeats_labeled: np.ndarray
+
+    @property
+    def n_pool_overlap(self) -> int:
+        """Pool rows whose text is also a labeled text; they are never pseudo-labeled."""
+        return int(self.pool_repeats_labeled.sum())
 
     def fingerprint(self) -> str:
         """A hash of every text and label, so a run folder is tied to the data it was made from."""
@@ -183,7 +188,7 @@ def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None
         pool_gold = label_set.encode(labels_from(pool, label_column, name="unlabeled (hidden gold)"),
                                      name="unlabeled (hidden gold)")
     seen = set(labeled_texts)
-    overlap = sum(t in seen for t in pool_texts)
+    repeats = np.fromiter((t in seen for t in pool_texts), dtype=bool, count=len(pool_texts))
 
     eval_texts = eval_ids = None
     if eval is not None:
@@ -192,4 +197,4 @@ def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None
         if not eval_texts:
             raise DataError("eval: the table has no rows")
         eval_ids = label_set.encode(labels_from(ev, label_column, name="eval"), name="eval")
-    return Inputs(label_set, labeled_texts, labeled_ids, pool_texts, pool_gold, eval_texts, eval_ids, overlap)
+    return Inputs(label_set, labeled_texts, labeled_ids, pool_texts, pool_gold, eval_texts, eval_ids, repeats)

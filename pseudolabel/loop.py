@@ -152,10 +152,7 @@ def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> s
 
 def pool_candidates(inputs: Inputs, taken_rows: np.ndarray, mode: str) -> np.ndarray:
     """Pool rows that may be labeled this round: not a labeled text, not already taken (accumulate)."""
-    blocked = np.zeros(len(inputs.pool_texts), dtype=bool)
-    if inputs.n_pool_overlap:
-        seen = set(inputs.labeled_texts)
-        blocked |= np.fromiter((t in seen for t in inputs.pool_texts), bool, len(inputs.pool_texts))
+    blocked = inputs.pool_repeats_labeled.copy()
     if mode == "accumulate":
         blocked[taken_rows] = True
     return np.flatnonzero(~blocked)
