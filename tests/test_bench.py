@@ -1,0 +1,55 @@
+"""The accuracy benchmark's plumbing, on synthetic data: splits, the TF-IDF peer, the report."""
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import REPO
+
+sys.path.insert(0, str(REPO / "experiments"))
+import bench_accuracy as bench  # noqa: E402
+
+
+def synthetic(n_per_class=40):
+    words = {0: "goal match team player coach", 1: "chip phone software laptop app"}
+    rng = np.random.default_rng(0)
+    rows = [{"text": " ".join(rng.choice(words[c].split(), 4)) + f" r{i}", "label": c}
+            for c in (0, 1) for i in range(n_per_class)]
+    return pd.DataFrame(rows)
+
+
+def test_split_follows_the_protocol():
+    train = synthetic()
+    labeled, pool = bench.split(train, "ag_news", seed=1, pool_size=None)
+    assert labeled["label"].value_counts().to_dict() == {0: 10, 1: 10}
+    assert len(pool) == len(train) - 20 and not set(labeled["text"]) & set(pool["text"])
+    _, small = bench.split(train, "sst2", seed=1, pool_size=30)
+    assert len(small) == 30
+    again, _ = bench.split(train, "ag_news", seed=1, pool_size=None)
+    pd.testing.assert_frame_equal(labeled, again)
+
+
+def test_tfidf_peer_learns_the_easy_task():
+    train, test = synthetic(), synthetic(10)
+    labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
+    pred = bench.run_sklearn(labeled, pool, test, seed=0)
+    assert bench.scores(test, pred, 2)["accuracy"] > 0.8
+
+
+def test_report_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = pd.DataFrame([
+        {"dataset": "sst2", "method": m, "seed": s, "accuracy": a, "macro_f1": a - 0.01, "seconds": 5.0}
+        for m, a in (("pseudolabel", 0.7), ("supervised", 0.6), ("ceiling", 0.9)) for s in (0, 1)])
+    rounds = pd.DataFrame([{"dataset": "sst2", "seed": s, "round": r, "n_selected": 10 * r, "n_pseudo_total": r,
+                            "pseudo_precision": 0.9, "test_accuracy": 0.6 + r / 10, "wall_seconds": 1.0}
+                           for s in (0, 1) for r in range(3)])
+    env = {"commit": "abc1234", "machine": "x86_64, 2 cores, no GPU", "torch": "t", "transformers": "t",
+           "scikit-learn": "s", "wall_minutes": 1.0}
+    bench.report(results, rounds, env, ["--seeds", "0", "1"], tmp_path)
+    text = (tmp_path / "report.md").read_text()
+    assert "| sst2 | pseudolabel | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in text
+    assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "threshold: 0.9" in text
+    assert (tmp_path / "sst2.png").stat().st_size > 10_000
