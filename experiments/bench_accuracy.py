@@ -71,19 +71,28 @@ def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=Non
     st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
     st.fit(labeled, pool)  # the pool keeps its label column: hidden, used only for precision
     if rounds_out is not None:
-        from pseudolabel.trainer import Trainer, make_accelerator
-
-        for _, row in st.history_.iterrows():
-            r = int(row["round"])
-            t = Trainer(str(Path(out) / "rounds" / f"round_{r:03d}" / "model"), st.label_set_.names,
-                        config=st.config_.train, max_length=st.config_.model.max_length,
-                        accelerator=make_accelerator(st.config_.train.mixed_precision))
-            t.load(t.source)
-            acc = scores(test, t.predict_proba(test["text"].tolist()).argmax(1), n_classes)["accuracy"]
-            rounds_out.append({"round": r, "n_selected": row["n_selected"], "n_pseudo_total": row["n_pseudo_total"],
-                               "pseudo_precision": row.get("pseudo_precision"), "test_accuracy": acc,
-                               "wall_seconds": row["wall_seconds"]})
+        rounds_out += score_rounds(st, test, n_classes)
     return st.predict(test["text"].tolist())
+
+
+def score_rounds(st: SelfTrainer, test: pd.DataFrame, n_classes: int) -> list[dict]:
+    """Each finished round's model scored on the test split (reported only, never used to choose).
+
+    One trainer serves every round, so the test texts are tokenized once.
+    """
+    from pseudolabel.trainer import Trainer, make_accelerator
+
+    cfg, texts, out = st.config_, test["text"].tolist(), []
+    scorer = Trainer(str(st.run_dir_ / "final"), st.label_set_.names, config=cfg.train,
+                     max_length=cfg.model.max_length, accelerator=make_accelerator(cfg.train.mixed_precision))
+    for _, row in st.history_.iterrows():
+        r = int(row["round"])
+        scorer.load(st.run_dir_ / "rounds" / f"round_{r:03d}" / "model")
+        acc = scores(test, scorer.predict_proba(texts).argmax(1), n_classes)["accuracy"]
+        out.append({"round": r, "n_selected": row["n_selected"], "n_pseudo_total": row["n_pseudo_total"],
+                    "pseudo_precision": row.get("pseudo_precision"), "test_accuracy": acc,
+                    "wall_seconds": row["wall_seconds"]})
+    return out
 
 
 def run_sklearn(labeled, pool, test, seed):
