@@ -54,6 +54,8 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"
     init: Literal["pretrained", "previous"] = "pretrained"
+    label_smoothing: float = 0.0
+    pseudo_weight: Literal["none", "confidence"] = "none"
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
@@ -66,6 +68,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "a number > 0")
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
 
 
 @dataclass
@@ -74,9 +77,13 @@ class SelectionConfig:
 
     strategy: str = "threshold"
     threshold: float = 0.9
+    fraction: float = 0.1
+    target_precision: float = 0.95
     max_per_class: Optional[int] = None
     balance: bool = False
     mode: Literal["accumulate", "relabel"] = "accumulate"
+    agreement: Literal["none", "knn"] = "none"
+    knn_k: int = 10
 
     def validate(self) -> None:
         from .selection import STRATEGIES
@@ -86,6 +93,10 @@ class SelectionConfig:
             "one of " + ", ".join(sorted(STRATEGIES)),
         )
         _check(0 < self.threshold < 1, "selection.threshold", self.threshold, "a number in (0, 1)")
+        _check(0 < self.fraction <= 1, "selection.fraction", self.fraction, "a number in (0, 1]")
+        _check(0 < self.target_precision < 1, "selection.target_precision", self.target_precision,
+               "a number in (0, 1)")
+        _check(self.knn_k >= 1, "selection.knn_k", self.knn_k, "an integer >= 1")
         _check(
             self.max_per_class is None or self.max_per_class >= 1,
             "selection.max_per_class", self.max_per_class, "null or an integer >= 1",

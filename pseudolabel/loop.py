@@ -17,7 +17,9 @@ import pandas as pd
 from . import metrics
 from .config import Config
 from .data import Inputs
-from .selection import select
+from .selection import Selection, select
+from .selection.agreement import agreeing
+from .selection.calibrated import apply_temperature, fit_temperature
 from .state import RunState, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -33,13 +35,18 @@ STOP_REASONS = {
 class Learner(Protocol):
     """What the loop needs from a trainer; tests substitute a fake with fixed probabilities."""
 
-    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None) -> dict: ...
+    def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
+            weights: np.ndarray | None = None) -> dict: ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def save(self, path) -> None: ...
 
     def n_truncated(self, texts: Sequence[str]) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length text embeddings; needed only by ``selection.agreement: knn``."""
+        ...
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -78,9 +85,18 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     init_from = None
     if config.train.init == "previous" and r > 0:
         init_from = str(state.round_dir(r - 1) / "model")
-    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from)
+    temperature = None
+    if sel_cfg.strategy == "calibrated":  # fitted once, in round 0, before the round's own model
+        temperature = done[0]["temperature"] if done else calibrate(inputs, learner, config)
+    weights = None
+    if config.train.pseudo_weight == "confidence":
+        weights = np.concatenate([np.ones(len(inputs.labeled_ids)), taken["confidence"].to_numpy(dtype=np.float64)])
+    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from,
+                            **({} if weights is None else {"weights": weights}))
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(pool_rows)}
+    if temperature is not None:
+        m["temperature"] = temperature
     if inputs.eval_texts is not None:
         pred = learner.predict_proba(inputs.eval_texts).argmax(axis=1)
         scores = metrics.headline(inputs.eval_ids, pred, len(names))
@@ -98,7 +114,11 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         t0 = time.perf_counter()
         probs = learner.predict_proba(labeled_now)
         label_seconds = time.perf_counter() - t0
+        if temperature is not None:
+            probs = apply_temperature(probs, temperature)
         s = select(probs, sel_cfg, round=r)
+        if sel_cfg.agreement == "knn" and len(s):
+            s, m["n_disagreed"] = filter_by_agreement(s, candidates, pool_rows, pseudo_ids, inputs, learner, sel_cfg)
         chosen = selection_frame(inputs, candidates[s.indices], s, r)
         unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(
             chosen["pool_row"].to_numpy(), s.labels, pool_rows, pseudo_ids)
@@ -122,6 +142,46 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
             atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
     logger.info(summary_line(m, config))
     return m
+
+
+def calibrate(inputs: Inputs, learner: Learner, config: Config) -> float:
+    """A temperature for the run's classifiers, from 2-fold cross-fitting on the gold rows.
+
+    The gold rows are split in two halves, stratified by class; each half is labeled by a
+    model trained on the other half with the run's training settings, and those out-of-fold
+    probabilities fit the temperature (:func:`~pseudolabel.selection.calibrated.fit_temperature`).
+    No label outside the budget is spent. The two models saw half the rows, so they are a
+    little less sure than the round's model: the temperature is an estimate, and the
+    ``pseudo_precision`` column of ``history.csv`` shows how well it held where gold exists.
+    """
+    y, texts = inputs.labeled_ids, inputs.labeled_texts
+    rng = np.random.default_rng(round_seed(config.seed, 10_000))
+    fold = np.zeros(len(y), dtype=np.int64)
+    for c in np.unique(y):
+        fold[rng.permutation(np.flatnonzero(y == c))[::2]] = 1
+    probs = np.zeros((len(y), len(inputs.label_set.names)))
+    for k in (0, 1):
+        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        learner.fit([texts[i] for i in train], y[train], seed=round_seed(config.seed, 10_001 + k), init_from=None)
+        probs[held] = learner.predict_proba([texts[i] for i in held])
+    temperature = fit_temperature(probs, y)
+    logger.info("calibration: temperature %.3f from 2-fold cross-fitting on the %d gold rows", temperature, len(y))
+    return temperature
+
+
+def filter_by_agreement(s: Selection, candidates: np.ndarray, pool_rows: np.ndarray, pseudo_ids: np.ndarray,
+                        inputs: Inputs, learner: Learner, sel_cfg) -> tuple[Selection, int]:
+    """Drop the selected rows whose k-NN vote in the encoder's embedding space disagrees.
+
+    The vote is over the gold-labeled rows, the pseudo-labels kept in earlier rounds and this
+    round's other picks (:func:`pseudolabel.selection.agreement.agreeing`).
+    """
+    known_texts = inputs.labeled_texts + [inputs.pool_texts[i] for i in pool_rows]
+    known_labels = np.concatenate([inputs.labeled_ids, pseudo_ids]).astype(np.int64)
+    chosen_texts = [inputs.pool_texts[i] for i in candidates[s.indices]]
+    keep = agreeing(learner.embed(chosen_texts), s.labels, learner.embed(known_texts), known_labels,
+                    len(inputs.label_set.names), sel_cfg.knn_k)
+    return Selection(s.indices[keep], s.labels[keep], s.confidence[keep]), int((~keep).sum())
 
 
 def empty_selection() -> pd.DataFrame:

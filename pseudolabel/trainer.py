@@ -156,6 +156,8 @@ class Trainer:
         self.tokenizer = AutoTokenizer.from_pretrained(model_source, trust_remote_code=trust_remote_code)
         self.model = None
         self._token_cache: dict[str, list[int]] = {}
+        self._embedding_cache: dict[str, np.ndarray] = {}
+        self._encoder = None
 
     # -- tokens ---------------------------------------------------------------------------
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
@@ -172,7 +174,7 @@ class Trainer:
 
     def _collate(self, features: list[dict]) -> dict:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
-        for key in ("labels", "row"):
+        for key in ("labels", "row", "weights"):
             if key in features[0]:
                 batch[key] = torch.tensor([f[key] for f in features])
         return batch
@@ -193,9 +195,11 @@ class Trainer:
         )
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
-            desc: str = "train") -> dict:
+            weights: np.ndarray | None = None, desc: str = "train") -> dict:
         """Train a new classifier from the pretrained encoder (or ``init_from``) on ``texts``.
 
+        ``weights`` (one per text, default 1) scale each row's loss; ``config.label_smoothing``
+        spreads that share of every target over all classes.
         Returns a dict of training statistics (steps, examples, seconds, last loss).
         """
         import time
@@ -206,7 +210,8 @@ class Trainer:
         set_seed(seed)
         model = self._load_model(init_from or self.source)
         ids = self.encode(texts)
-        features = [{"input_ids": x, "labels": int(y)} for x, y in zip(ids, labels)]
+        weights = np.ones(len(ids)) if weights is None else np.asarray(weights, dtype=np.float64)
+        features = [{"input_ids": x, "labels": int(y), "weights": float(w)} for x, y, w in zip(ids, labels, weights)]
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
         steps_per_epoch = math.ceil(len(batches) / acc.num_processes)
         total = steps_per_epoch * cfg.epochs
@@ -254,7 +259,7 @@ class Trainer:
         """
         try:
             with contextlib.nullcontext() if sync else self.accelerator.no_sync(model):
-                loss = model(**batch).loss
+                loss = self._loss(model, batch)
                 self.accelerator.backward(loss * weight)
             return loss.detach()
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is an out-of-memory error
@@ -267,6 +272,14 @@ class Trainer:
             a = self._backward(model, first, weight * (n // 2) / n, sync=False)
             b = self._backward(model, second, weight * (n - n // 2) / n, sync=sync)
             return (a * (n // 2) + b * (n - n // 2)) / n
+
+    def _loss(self, model, batch: dict) -> torch.Tensor:
+        """Mean over the batch of each row's weighted (and optionally smoothed) cross-entropy."""
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights")}
+        logits = model(**inputs).logits.float()
+        per_row = torch.nn.functional.cross_entropy(
+            logits, batch["labels"], reduction="none", label_smoothing=self.config.label_smoothing)
+        return (per_row * batch["weights"].to(per_row.dtype)).mean()
 
     def _probabilities(self, model, batch: dict) -> torch.Tensor:
         """Softmax probabilities of one batch; on out-of-memory, half a batch at a time."""
@@ -291,7 +304,6 @@ class Trainer:
             self.tokenizer.save_pretrained(path)
 
     # -- inference ------------------------------------------------------------------------
-    @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], *, desc: str = "label") -> np.ndarray:
         """Class probabilities of shape ``(len(texts), n_classes)``, in the order of ``texts``.
 
@@ -300,7 +312,44 @@ class Trainer:
         """
         if self.model is None:
             raise RuntimeError("predict_proba() before fit() or load()")
-        out = np.zeros((len(texts), len(self.label_names)), dtype=np.float32)
+        model = self.model.to(self.accelerator.device).eval()
+        return self._map_batches(texts, lambda batch: self._probabilities(model, batch), len(self.label_names), desc)
+
+    def embed(self, texts: Sequence[str], *, desc: str = "embed") -> np.ndarray:
+        """Unit-length mean-pooled sentence embeddings from the *pretrained* encoder.
+
+        Not the fine-tuned classifier: the agreement filter wants a view of the texts that the
+        pseudo-labels have not shaped (for the bundled MiniLM, the sentence-embedding space it
+        was trained for). Each distinct text is embedded once per trainer.
+        """
+        from transformers import AutoModel
+
+        cache = self._embedding_cache
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            if self._encoder is None:
+                _quiet_transformers()
+                self._encoder = AutoModel.from_pretrained(
+                    self.source, trust_remote_code=self.trust_remote_code, use_safetensors=True,
+                ).to(self.accelerator.device).eval()
+            width = self._encoder.config.hidden_size
+            vectors = self._map_batches(missing, self._mean_pooled, width, desc)
+            cache.update(zip(missing, vectors))
+        if not len(texts):
+            return np.zeros((0, self._encoder.config.hidden_size if self._encoder else 0), np.float32)
+        return np.stack([cache[t] for t in texts])
+
+    def _mean_pooled(self, batch: dict) -> torch.Tensor:
+        with self.accelerator.autocast():
+            hidden = self._encoder(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    @torch.inference_mode()
+    def _map_batches(self, texts: Sequence[str], fn, width: int, desc: str) -> np.ndarray:
+        """``fn(batch) -> (rows, width)`` over ``texts`` in length-sorted batches, in text order."""
+        out = np.zeros((len(texts), width), dtype=np.float32)
         filled = np.zeros(len(texts), dtype=bool)
         if not len(texts):
             return out
@@ -310,20 +359,19 @@ class Trainer:
         size = self.config.eval_batch_size
         batches = [order[i : i + size].tolist() for i in range(0, len(order), size)]
         loader = self._loader(features, batches)
-        model = self.model.to(self.accelerator.device).eval()
         acc = self.accelerator
         for batch in tqdm(loader, desc=desc, unit="batch", disable=None if acc.is_local_main_process else True, leave=False):
             rows = batch.pop("row")
-            probs = self._probabilities(model, batch)
+            values = fn(batch)
             # Length-sorted batches differ in size between processes: pad to one shape, gather,
             # then drop the padding (row -1). Shards are evened out with repeats of earlier
             # rows; the explicit row index keeps each row's first result.
-            rows = acc.pad_across_processes(rows.to(probs.device), pad_index=-1)
-            probs = acc.pad_across_processes(probs)
-            rows, probs = (x.cpu().numpy() for x in acc.gather((rows, probs)))
+            rows = acc.pad_across_processes(rows.to(values.device), pad_index=-1)
+            values = acc.pad_across_processes(values)
+            rows, values = (x.cpu().numpy() for x in acc.gather((rows, values)))
             rows, first = np.unique(rows, return_index=True)
             keep = (rows >= 0) & ~filled[np.maximum(rows, 0)]
             rows, first = rows[keep], first[keep]
-            out[rows] = probs[first]
+            out[rows] = values[first]
             filled[rows] = True
         return out

@@ -25,7 +25,8 @@ class FakeLearner:
     pure function of (text, training-set size), like a model that depends only on its data.
     """
 
-    def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, eval_scores=None):
+    def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, eval_scores=None, embeddings=None):
+        self.embeddings = embeddings
         self.table = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
         self.sharpen = sharpen
         self.eval_scores = eval_scores
@@ -33,8 +34,9 @@ class FakeLearner:
         self.predicted: list[list[str]] = []
         self.n = 0
 
-    def fit(self, texts, labels, *, seed, init_from=None):
+    def fit(self, texts, labels, *, seed, init_from=None, weights=None):
         self.fits.append((list(texts), [int(x) for x in labels]))
+        self.weights = weights
         self.n = len(texts)
         return {"seconds": 0.0, "steps": 1}
 
@@ -43,6 +45,12 @@ class FakeLearner:
         out = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
         out = out ** (1.0 + self.sharpen * self.n)
         return out / out.sum(axis=1, keepdims=True)
+
+    def embed(self, texts):
+        """``embeddings[text]`` if given, else the base probability vector; unit length."""
+        vectors = {**self.table, **(self.embeddings or {})}
+        out = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in texts]) if len(texts) else np.zeros((0, 2))
+        return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
 
     def n_truncated(self, texts):
         return sum(len(t) > 40 for t in texts)

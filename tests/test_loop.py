@@ -192,3 +192,29 @@ def test_a_folder_that_is_not_a_run_is_never_overwritten(tmp_path):
         with pytest.raises(RunStateError, match="not a pseudolabel run"):
             RunState(tmp_path / "mine").open(Config(), inputs.fingerprint(), inputs.label_set, overwrite=overwrite)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_knn_agreement_drops_a_pick_its_neighbours_contradict(tmp_path):
+    # p0-p2 look like class a to the classifier and sit together in embedding space; p3 is
+    # classified a (confidently) but its embedding sits among the b rows p4-p6.
+    probs = [[0.95, 0.05], [0.94, 0.06], [0.93, 0.07], [0.99, 0.01], [0.05, 0.95], [0.06, 0.94], [0.1, 0.9]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, selection__agreement="knn",
+                                           selection__knn_k=3, train__pseudo_weight="confidence")
+    learner.embeddings = {"p3": [0.1, 0.9], "l0": [0.9, 0.1], "l2": [0.9, 0.1], "l1": [0.1, 0.9], "l3": [0.1, 0.9]}
+    rounds = run_rounds(inputs, learner, state, config)
+    assert rounds[0]["n_disagreed"] == 1 and rounds[0]["n_selected"] == 6
+    assert "p3" not in learner.fits[1][0]
+    # Pseudo-labeled rows are weighted by their confidence, gold rows by 1.
+    assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1, 0.95, 0.94, 0.93, 0.95, 0.94, 0.9])
+
+
+def test_calibrated_strategy_fits_a_temperature_once_on_the_gold_rows(tmp_path):
+    probs = [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=2, selection__strategy="calibrated",
+                                           selection__target_precision=0.6)
+    rounds = run_rounds(inputs, learner, state, config)
+    # Round 0 trains two half models on the gold rows (cross-fitting) before its own model.
+    assert [len(texts) for texts, _ in learner.fits[:3]] == [2, 2, 4]
+    assert sorted(learner.fits[0][0] + learner.fits[1][0]) == sorted(LABELED.text)
+    assert rounds[0]["temperature"] > 0 and rounds[1]["temperature"] == rounds[0]["temperature"]
+    assert len(learner.fits) == 3 + (len(rounds) - 1), "calibration runs once per run"

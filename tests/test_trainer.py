@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from pseudolabel.config import TrainConfig
@@ -84,3 +85,35 @@ def test_length_grouped_batches_cover_every_row_once_per_epoch():
         assert rows == list(range(103)) and len(epoch) == len(batches)
     assert first != second, "a new order each epoch"
     assert list(LengthGroupedBatches(lengths, 8, seed=1)) == first, "the order depends only on seed and epoch"
+
+
+def test_row_weights_and_label_smoothing_shape_the_loss(tiny_bert):
+    t = trainer(tiny_bert)
+    t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0)
+    batch = t._collate([{"input_ids": ids, "labels": y, "weights": w}
+                        for ids, y, w in zip(t.encode(["a goal", "a chip"]), [0, 1], [1.0, 0.0])])
+    logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    per_row = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
+    with torch.no_grad():
+        assert t._loss(t.model, batch).item() == pytest.approx(per_row[0].item() / 2, rel=1e-5)
+        t.config.label_smoothing = 0.2
+        smoothed = torch.nn.functional.cross_entropy(logits[:1], batch["labels"][:1], label_smoothing=0.2)
+        assert t._loss(t.model, batch).item() == pytest.approx(smoothed.item() / 2, rel=1e-5)
+
+
+def test_weights_reach_training(tiny_bert):
+    frame = topic_frame(8, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    a = trainer(tiny_bert).fit(texts, labels, seed=0)
+    b = trainer(tiny_bert).fit(texts, labels, seed=0, weights=np.full(len(texts), 0.25))
+    assert a["loss"] != pytest.approx(b["loss"])
+
+
+def test_embeddings_are_unit_length_cached_and_in_text_order(tiny_bert):
+    t = trainer(tiny_bert)
+    texts = ["a goal in the last minute", "chip", "a goal in the last minute"]
+    e = t.embed(texts)
+    assert e.shape == (3, t._encoder.config.hidden_size)
+    assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    assert np.array_equal(e[0], e[2]) and not np.allclose(e[0], e[1])
+    assert np.array_equal(t.embed(["chip"])[0], e[1])

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .adaptive import select_adaptive
+from .calibrated import select_calibrated
 from .threshold import select_by_threshold
+from .topk import select_top_k
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ def top_by_confidence(candidates: np.ndarray, confidence: np.ndarray, k: int) ->
 
 STRATEGIES = {
     "threshold": select_by_threshold,
+    "topk": select_top_k,
+    "adaptive": select_adaptive,
+    "calibrated": select_calibrated,
 }
 
 
