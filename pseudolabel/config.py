@@ -56,6 +56,8 @@ class TrainConfig:
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.0
     pseudo_weight: Literal["none", "confidence"] = "none"
+    targets: Literal["hard", "soft"] = "hard"
+    soft_temperature: float = 1.0
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
@@ -68,6 +70,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "a number > 0")
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
+        _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from . import metrics
 from .config import Config
 from .data import Inputs
+from .errors import RunStateError
 from .selection import Selection, select
 from .selection.agreement import agreeing
 from .selection.calibrated import apply_temperature, fit_temperature
@@ -36,7 +37,7 @@ class Learner(Protocol):
     """What the loop needs from a trainer; tests substitute a fake with fixed probabilities."""
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
-            weights: np.ndarray | None = None) -> dict: ...
+            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None) -> dict: ...
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -91,8 +92,10 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     weights = None
     if config.train.pseudo_weight == "confidence":
         weights = np.concatenate([np.ones(len(inputs.labeled_ids)), taken["confidence"].to_numpy(dtype=np.float64)])
-    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from,
-                            **({} if weights is None else {"weights": weights}))
+    extra = {} if weights is None else {"weights": weights}
+    if config.train.targets == "soft":
+        extra["soft_targets"] = soft_targets(inputs, taken, config)
+    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from, **extra)
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(pool_rows)}
     if temperature is not None:
@@ -119,7 +122,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         s = select(probs, sel_cfg, round=r)
         if sel_cfg.agreement == "knn" and len(s):
             s, m["n_disagreed"] = filter_by_agreement(s, candidates, pool_rows, pseudo_ids, inputs, learner, sel_cfg)
-        chosen = selection_frame(inputs, candidates[s.indices], s, r)
+        chosen = selection_frame(inputs, candidates[s.indices], s, r, probs[s.indices])
         unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(
             chosen["pool_row"].to_numpy(), s.labels, pool_rows, pseudo_ids)
         if not len(chosen) or unchanged:
@@ -186,16 +189,34 @@ def filter_by_agreement(s: Selection, candidates: np.ndarray, pool_rows: np.ndar
 
 def empty_selection() -> pd.DataFrame:
     return pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
-                         "confidence": np.zeros(0), "round": np.zeros(0, np.int64)})
+                         "confidence": np.zeros(0), "round": np.zeros(0, np.int64), "probs": []})
 
 
-def selection_frame(inputs: Inputs, rows: np.ndarray, s, r: int) -> pd.DataFrame:
+def selection_frame(inputs: Inputs, rows: np.ndarray, s, r: int, probs: np.ndarray) -> pd.DataFrame:
     """The rows taken in round ``r`` as written to ``pseudo_labels.parquet``."""
     return pd.DataFrame({
         "pool_row": rows, "text": [inputs.pool_texts[i] for i in rows],
         "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
-        "round": np.full(len(rows), r, dtype=np.int64),
+        "round": np.full(len(rows), r, dtype=np.int64), "probs": list(np.asarray(probs, dtype=np.float64)),
     })
+
+
+def soft_targets(inputs: Inputs, taken: pd.DataFrame, config: Config) -> np.ndarray:
+    """One target distribution per training row: gold rows one-hot (smoothed by
+    ``train.label_smoothing``), pseudo-labeled rows the teacher's probabilities sharpened
+    (T < 1) or flattened (T > 1) by ``train.soft_temperature``."""
+    n_classes = len(inputs.label_set.names)
+    eps = config.train.label_smoothing
+    gold = np.full((len(inputs.labeled_ids), n_classes), eps / n_classes)
+    gold[np.arange(len(gold)), inputs.labeled_ids] += 1 - eps
+    if not len(taken):
+        return gold
+    if "probs" not in taken:
+        raise RunStateError("train.targets 'soft' needs the class probabilities of every pseudo-label, and this "
+                            "run's pseudo_labels.parquet files have no 'probs' column (written by an older "
+                            "pseudolabel); start a new run folder")
+    teacher = np.stack(taken["probs"].to_numpy()).astype(np.float64)
+    return np.concatenate([gold, apply_temperature(teacher, config.train.soft_temperature)])
 
 
 def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> str | None:

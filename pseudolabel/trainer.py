@@ -174,9 +174,9 @@ class Trainer:
 
     def _collate(self, features: list[dict]) -> dict:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
-        for key in ("labels", "row", "weights"):
+        for key in ("labels", "row", "weights", "targets"):
             if key in features[0]:
-                batch[key] = torch.tensor([f[key] for f in features])
+                batch[key] = torch.tensor(np.array([f[key] for f in features]))
         return batch
 
     def _loader(self, features: list[dict], batches) -> torch.utils.data.DataLoader:
@@ -195,11 +195,13 @@ class Trainer:
         )
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
-            weights: np.ndarray | None = None, desc: str = "train") -> dict:
+            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None,
+            desc: str = "train") -> dict:
         """Train a new classifier from the pretrained encoder (or ``init_from``) on ``texts``.
 
-        ``weights`` (one per text, default 1) scale each row's loss; ``config.label_smoothing``
-        spreads that share of every target over all classes.
+        ``weights`` (one per text, default 1) scale each row's loss. Targets are ``labels``
+        with ``config.label_smoothing`` spread over all classes, or, when given,
+        ``soft_targets``: one probability row per text (cross-entropy against a distribution).
         Returns a dict of training statistics (steps, examples, seconds, last loss).
         """
         import time
@@ -212,6 +214,9 @@ class Trainer:
         ids = self.encode(texts)
         weights = np.ones(len(ids)) if weights is None else np.asarray(weights, dtype=np.float64)
         features = [{"input_ids": x, "labels": int(y), "weights": float(w)} for x, y, w in zip(ids, labels, weights)]
+        if soft_targets is not None:
+            for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):
+                f["targets"] = q
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
         steps_per_epoch = math.ceil(len(batches) / acc.num_processes)
         total = steps_per_epoch * cfg.epochs
@@ -275,10 +280,13 @@ class Trainer:
 
     def _loss(self, model, batch: dict) -> torch.Tensor:
         """Mean over the batch of each row's weighted (and optionally smoothed) cross-entropy."""
-        inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights")}
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights", "targets")}
         logits = model(**inputs).logits.float()
-        per_row = torch.nn.functional.cross_entropy(
-            logits, batch["labels"], reduction="none", label_smoothing=self.config.label_smoothing)
+        if "targets" in batch:
+            per_row = -(batch["targets"].float() * logits.log_softmax(-1)).sum(-1)
+        else:
+            per_row = torch.nn.functional.cross_entropy(
+                logits, batch["labels"], reduction="none", label_smoothing=self.config.label_smoothing)
         return (per_row * batch["weights"].to(per_row.dtype)).mean()
 
     def _probabilities(self, model, batch: dict) -> torch.Tensor:

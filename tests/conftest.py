@@ -34,9 +34,9 @@ class FakeLearner:
         self.predicted: list[list[str]] = []
         self.n = 0
 
-    def fit(self, texts, labels, *, seed, init_from=None, weights=None):
+    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None):
         self.fits.append((list(texts), [int(x) for x in labels]))
-        self.weights = weights
+        self.weights, self.soft_targets = weights, soft_targets
         self.n = len(texts)
         return {"seconds": 0.0, "steps": 1}
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -218,3 +219,16 @@ def test_calibrated_strategy_fits_a_temperature_once_on_the_gold_rows(tmp_path):
     assert sorted(learner.fits[0][0] + learner.fits[1][0]) == sorted(LABELED.text)
     assert rounds[0]["temperature"] > 0 and rounds[1]["temperature"] == rounds[0]["temperature"]
     assert len(learner.fits) == 3 + (len(rounds) - 1), "calibration runs once per run"
+
+
+def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
+    probs = [[0.8, 0.2], [0.25, 0.75]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__targets="soft",
+                                           train__soft_temperature=0.5, train__label_smoothing=0.1)
+    run_rounds(inputs, learner, state, config)
+    q = learner.soft_targets
+    assert q.shape == (6, 2) and np.allclose(q.sum(1), 1)
+    assert np.allclose(q[:4], [[0.95, 0.05], [0.05, 0.95], [0.95, 0.05], [0.05, 0.95]])
+    assert q[4].tolist() == pytest.approx([0.64 / 0.68, 0.04 / 0.68])  # 0.8**2, 0.2**2, renormalised
+    saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
+    assert np.allclose(np.stack(saved["probs"]), [[0.8, 0.2], [0.25, 0.75]])

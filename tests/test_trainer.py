@@ -117,3 +117,15 @@ def test_embeddings_are_unit_length_cached_and_in_text_order(tiny_bert):
     assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
     assert np.array_equal(e[0], e[2]) and not np.allclose(e[0], e[1])
     assert np.array_equal(t.embed(["chip"])[0], e[1])
+
+
+def test_soft_targets_give_cross_entropy_against_a_distribution(tiny_bert):
+    t = trainer(tiny_bert)
+    t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0, soft_targets=np.array([[0.7, 0.3], [0.1, 0.9]]))
+    q = np.array([[0.7, 0.3], [0.2, 0.8]], dtype=np.float32)
+    batch = t._collate([{"input_ids": ids, "labels": y, "weights": 1.0, "targets": row}
+                        for ids, y, row in zip(t.encode(["a goal", "a chip"]), [0, 1], q)])
+    with torch.no_grad():
+        logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        expected = -(torch.tensor(q) * logits.log_softmax(-1)).sum(-1).mean()
+        assert t._loss(t.model, batch).item() == pytest.approx(expected.item(), rel=1e-5)
