@@ -59,7 +59,7 @@ class SelfTrainer:
     history_ : pandas.DataFrame
         One row per finished round (also ``history.csv``).
     pseudo_labels_ : pandas.DataFrame
-        Every pseudo-label taken: ``pool_row``, ``text``, ``label``, ``confidence``, ``round``.
+        Every pseudo-label taken: ``pool_row``, ``text``, ``label``, ``confidence``, ``round``, ``probs`` (all class probabilities).
     n_rounds_ : int
         Self-training rounds run after round 0.
     rounds_run_ : int

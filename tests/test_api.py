@@ -35,7 +35,7 @@ def test_fit_predict_and_run_folder(tiny_bert, tmp_path):
     assert set(pred) <= {"sports", "tech"}
     proba = st.predict_proba(["the striker scored a goal"])
     assert proba.shape == (1, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
-    assert set(st.pseudo_labels_.columns) == {"pool_row", "text", "label", "confidence", "round"}
+    assert set(st.pseudo_labels_.columns) == {"pool_row", "text", "label", "confidence", "round", "probs"}
 
     for r in range(len(st.history_)):
         d = out / "rounds" / f"round_{r:03d}"
