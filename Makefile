@@ -9,7 +9,7 @@ CONFIG ?= experiments/ag_news_1k.yaml
 SET ?=
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: install install-bench run-round run test bench-accuracy clean-runs
+.PHONY: install install-bench run-round run test bench-accuracy bench-speed clean-runs
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ DATA ?= ../shared/datasets
 BENCH_ARGS ?=
 bench-accuracy: install-bench
 	$(PY) experiments/bench_accuracy.py --data $(DATA) $(BENCH_ARGS)
+
+# Labeling and training throughput against transformers.pipeline and a plain float32 loop, and
+# one round's wall time (../shared/BENCHMARK.md, Speed). Options: SPEED_ARGS="--n-label 1000 --skip-round"
+bench-speed: install
+	$(PY) experiments/bench_speed.py --data $(DATA) $(SPEED_ARGS)
 
 clean-runs:
 	rm -rf runs/

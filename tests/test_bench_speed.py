@@ -1,0 +1,64 @@
+"""The speed benchmark's plumbing on a tiny BERT and synthetic texts: every part runs, the report is sane."""
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from .conftest import REPO, topic_frame
+
+sys.path.insert(0, str(REPO / "experiments"))
+import bench_speed  # noqa: E402
+
+
+def ag_news_folder(tmp_path):
+    """A stand-in for ../shared/datasets: ag_news/ with 2 classes of 30 short texts each."""
+    folder = tmp_path / "datasets" / "ag_news"
+    folder.mkdir(parents=True)
+    frame = topic_frame(30, seed=0, labels=(0, 1))
+    frame.to_parquet(folder / "train.parquet")
+    frame.iloc[:4].to_parquet(folder / "test.parquet")
+    (folder / "labels.json").write_text(json.dumps(["sports", "tech"]))
+    return folder.parent
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy 2-core machine two threads wait on each other for every tiny op."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_thread):
+    out = tmp_path / "out"
+    bench_speed.main(["--data", str(ag_news_folder(tmp_path)), "--model", str(tiny_bert), "--out", str(out),
+                      "--n-label", "24", "--train-steps", "2", "--finetune-steps", "2", "--round-pool", "20",
+                      "--matmul-size", "64"])
+    table = pd.read_csv(out / "speed.csv")
+    assert list(table.columns) == bench_speed.COLUMNS
+    assert table["part"].tolist() == ["matmul"] * 2 + ["labeling"] * 3 + ["training"] * 2 + ["round"] * 2
+    assert (table["value"] > 0).all() and np.isfinite(table["value"]).all()
+    labeling, training = table[table.part == "labeling"], table[table.part == "training"]
+    assert labeling["ratio"].iloc[0] == 1.0 and training["ratio"].iloc[0] == 1.0
+    assert (labeling["ratio"] > 0).all() and (training["ratio"] > 0).all()
+    assert (labeling["matmul_share"] > 0).all()
+    agreement = labeling["agreement_pct"].dropna()
+    assert len(agreement) == 2 and agreement.between(0, 100).all()
+    markdown = (out / "speed.md").read_text()
+    assert markdown == capsys.readouterr().out.rstrip("\n") + "\n"
+    assert "torch threads" in markdown and "| labeling | Trainer.predict_proba | bfloat16 |" in markdown
+    assert (out / "classifier" / "config.json").is_file() and (out / "round" / "history.csv").is_file()
+
+
+def test_matmul_rate_and_parameter_count(tiny_bert, one_thread):
+    from transformers import AutoModelForSequenceClassification
+
+    assert bench_speed.matmul_rate(torch.float32, torch.device("cpu"), 64, repeats=2) > 0
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
+    total = sum(p.numel() for p in model.parameters())
+    assert 0 < bench_speed.non_embedding_params(model) < total - model.config.vocab_size * model.config.hidden_size
