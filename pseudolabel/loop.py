@@ -273,7 +273,8 @@ def summary_line(m: dict, config: Config) -> str:
     if "n_candidates" in m:
         rate = f" ({m['selection_rate']:.1%})" if m["selection_rate"] is not None else ""
         prec = f", precision {m['pseudo_precision']:.3f}" if "pseudo_precision" in m else ""
-        parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}")
+        dropped = f" after the k-NN filter dropped {m['n_disagreed']}" if m.get("n_disagreed") else ""
+        parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}{dropped}")
     if m.get("n_truncated"):
         parts.append(f"{m['n_truncated']} texts cut at model.max_length")
     if m["stop"]:
