@@ -87,6 +87,7 @@ class SelectionConfig:
     mode: Literal["accumulate", "relabel"] = "accumulate"
     agreement: Literal["none", "knn"] = "none"
     knn_k: int = 10
+    mc_passes: int = 8
 
     def validate(self) -> None:
         from .selection import STRATEGIES
@@ -99,6 +100,7 @@ class SelectionConfig:
         _check(0 < self.fraction <= 1, "selection.fraction", self.fraction, "a number in (0, 1]")
         _check(0 < self.target_precision < 1, "selection.target_precision", self.target_precision,
                "a number in (0, 1)")
+        _check(self.mc_passes >= 2, "selection.mc_passes", self.mc_passes, "an integer >= 2")
         _check(self.knn_k >= 1, "selection.knn_k", self.knn_k, "an integer >= 1")
         _check(
             self.max_per_class is None or self.max_per_class >= 1,

@@ -18,9 +18,10 @@ from . import metrics
 from .config import Config
 from .data import Inputs
 from .errors import RunStateError
-from .selection import Selection, select
+from .selection import Selection, needs_mc_dropout, select
 from .selection.agreement import agreeing
 from .selection.calibrated import apply_temperature, fit_temperature
+from .selection.uncertainty import bald
 from .state import RunState, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ class Learner(Protocol):
     def save(self, path) -> None: ...
 
     def n_truncated(self, texts: Sequence[str]) -> int: ...
+
+    def predict_mc(self, texts: Sequence[str], passes: int, *, seed: int) -> np.ndarray:
+        """``(passes, n, n_classes)`` probabilities with dropout on; needed only by ``uncertainty``."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length text embeddings; needed only by ``selection.agreement: knn``."""
@@ -115,11 +120,16 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     if stop is None:
         labeled_now = [inputs.pool_texts[i] for i in candidates]
         t0 = time.perf_counter()
-        probs = learner.predict_proba(labeled_now)
+        uncertainty = None
+        if needs_mc_dropout(sel_cfg):
+            passes = learner.predict_mc(labeled_now, sel_cfg.mc_passes, seed=round_seed(config.seed, r))
+            probs, uncertainty = passes.mean(axis=0), bald(passes)
+        else:
+            probs = learner.predict_proba(labeled_now)
         label_seconds = time.perf_counter() - t0
         if temperature is not None:
             probs = apply_temperature(probs, temperature)
-        s = select(probs, sel_cfg, round=r)
+        s = select(probs, sel_cfg, round=r, uncertainty=uncertainty)
         if sel_cfg.agreement == "knn" and len(s):
             s, m["n_disagreed"] = filter_by_agreement(s, candidates, pool_rows, pseudo_ids, inputs, learner, sel_cfg)
         chosen = selection_frame(inputs, candidates[s.indices], s, r, probs[s.indices])

@@ -323,6 +323,26 @@ class Trainer:
         model = self.model.to(self.accelerator.device).eval()
         return self._map_batches(texts, lambda batch: self._probabilities(model, batch), len(self.label_names), desc)
 
+    def predict_mc(self, texts: Sequence[str], passes: int, *, seed: int, desc: str = "label (MC dropout)") -> np.ndarray:
+        """Class probabilities from ``passes`` forward passes with dropout on: ``(passes, n, n_classes)``.
+
+        Monte-Carlo dropout (Gal & Ghahramani, 2016): where the passes disagree the model is
+        unsure of the row whatever its mean probability says. Seeded, so reruns agree.
+        """
+        if self.model is None:
+            raise RuntimeError("predict_mc() before fit() or load()")
+        model = self.model.to(self.accelerator.device)
+        n_classes = len(self.label_names)
+        torch.manual_seed(seed)
+        model.train()  # dropout on; no gradients are taken (inference mode)
+        try:
+            flat = self._map_batches(
+                texts, lambda batch: torch.cat([self._probabilities(model, batch) for _ in range(passes)], dim=1),
+                passes * n_classes, desc)
+        finally:
+            model.eval()
+        return flat.reshape(len(texts), passes, n_classes).transpose(1, 0, 2)
+
     def embed(self, texts: Sequence[str], *, desc: str = "embed") -> np.ndarray:
         """Unit-length mean-pooled sentence embeddings from the *pretrained* encoder.
 

@@ -27,6 +27,7 @@ class FakeLearner:
 
     def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, eval_scores=None, embeddings=None):
         self.embeddings = embeddings
+        self.mc_noise = None
         self.table = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
         self.sharpen = sharpen
         self.eval_scores = eval_scores
@@ -45,6 +46,14 @@ class FakeLearner:
         out = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
         out = out ** (1.0 + self.sharpen * self.n)
         return out / out.sum(axis=1, keepdims=True)
+
+    def predict_mc(self, texts, passes, *, seed):
+        """The usual probabilities, pushed apart on alternate passes by ``mc_noise[text]``."""
+        base = self.predict_proba(texts)
+        noise = np.array([(self.mc_noise or {}).get(t, 0.0) for t in texts])[:, None]
+        shift = np.array([1.0, -1.0])[None, :]
+        out = np.stack([np.clip(base + (-1) ** i * noise * shift, 1e-6, None) for i in range(passes)])
+        return out / out.sum(axis=2, keepdims=True)
 
     def embed(self, texts):
         """``embeddings[text]`` if given, else the base probability vector; unit length."""

@@ -232,3 +232,13 @@ def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
     assert q[4].tolist() == pytest.approx([0.64 / 0.68, 0.04 / 0.68])  # 0.8**2, 0.2**2, renormalised
     saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
     assert np.allclose(np.stack(saved["probs"]), [[0.8, 0.2], [0.25, 0.75]])
+
+
+def test_uncertainty_strategy_labels_with_dropout_passes(tmp_path):
+    probs = [[0.95, 0.05], [0.85, 0.15], [0.1, 0.9], [0.2, 0.8]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, selection__strategy="uncertainty",
+                                           selection__fraction=0.5, selection__mc_passes=4)
+    learner.mc_noise = {"p0": 0.4, "p2": 0.3}  # the passes disagree on the most confident row of each class
+    rounds = run_rounds(inputs, learner, state, config)
+    assert rounds[0]["n_selected"] == 2
+    assert pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")["pool_row"].tolist() == [1, 3]

@@ -124,3 +124,22 @@ def test_calibrated_takes_the_largest_set_meeting_the_target_per_class():
     assert s.indices.tolist() == [0, 1, 2]
     s = select(probs, cfg(strategy="calibrated", target_precision=0.75), round=0)
     assert s.indices.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+def test_bald_is_zero_when_passes_agree_and_grows_with_disagreement():
+    from pseudolabel.selection.uncertainty import bald
+
+    same = np.stack([np.array([[0.7, 0.3], [0.5, 0.5]])] * 4)
+    assert np.allclose(bald(same), 0)
+    split = np.stack([np.array([[0.9, 0.1]]), np.array([[0.1, 0.9]])])
+    mild = np.stack([np.array([[0.6, 0.4]]), np.array([[0.4, 0.6]])])
+    assert bald(split)[0] > bald(mild)[0] > 0
+
+
+def test_uncertainty_prefers_rows_the_dropout_passes_agree_on():
+    probs = np.array([[0.95, 0.05], [0.80, 0.20], [0.70, 0.30], [0.2, 0.8], [0.1, 0.9]])
+    uncertainty = np.array([0.5, 0.01, 0.02, 0.0, 0.3])
+    s = select(probs, cfg(strategy="uncertainty", fraction=0.4), round=0, uncertainty=uncertainty)  # 1 per class
+    assert s.indices.tolist() == [1, 3], "the most confident row of class 0 is also the least stable"
+    s = select(probs, cfg(strategy="uncertainty", fraction=0.4), round=0)  # no scores: by confidence
+    assert s.indices.tolist() == [0, 4]

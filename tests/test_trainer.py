@@ -129,3 +129,16 @@ def test_soft_targets_give_cross_entropy_against_a_distribution(tiny_bert):
         logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         expected = -(torch.tensor(q) * logits.log_softmax(-1)).sum(-1).mean()
         assert t._loss(t.model, batch).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_mc_dropout_passes_differ_and_are_seeded(tiny_bert):
+    t = trainer(tiny_bert)
+    frame = topic_frame(4, seed=0)
+    t.fit(frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy(), seed=0)
+    texts = frame["text"].tolist()[:5]
+    passes = t.predict_mc(texts, 3, seed=7)
+    assert passes.shape == (3, 5, 2) and np.allclose(passes.sum(axis=2), 1, atol=1e-5)
+    assert not np.allclose(passes[0], passes[1]), "dropout is on"
+    assert np.array_equal(passes, t.predict_mc(texts, 3, seed=7))
+    assert not t.model.training, "the model is back in eval mode"
+    assert np.allclose(t.predict_proba(texts), t.predict_proba(texts)), "plain labeling stays deterministic"

@@ -1,7 +1,8 @@
 """Selection strategies: which pool rows to trust, given the model's class probabilities.
 
 A strategy is a pure function ``fn(probs, config, *, round) -> Selection`` over a numpy array of
-shape ``(n_rows, n_classes)``; it never sees texts, models or files. Adding one is one module in
+shape ``(n_rows, n_classes)``; it never sees texts, models or files. One that sets the attribute
+``needs_mc_dropout`` also gets ``uncertainty=`` (a BALD score per row from dropout passes). Adding one is one module in
 this package plus one line in :data:`STRATEGIES`.
 """
 
@@ -15,6 +16,7 @@ from .adaptive import select_adaptive
 from .calibrated import select_calibrated
 from .threshold import select_by_threshold
 from .topk import select_top_k
+from .uncertainty import select_uncertainty
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,25 @@ STRATEGIES = {
     "topk": select_top_k,
     "adaptive": select_adaptive,
     "calibrated": select_calibrated,
+    "uncertainty": select_uncertainty,
 }
 
 
-def select(probs: np.ndarray, config, *, round: int) -> Selection:
-    """Run the strategy named by ``config.strategy`` on ``probs``."""
+def needs_mc_dropout(config) -> bool:
+    """Whether the strategy wants Monte-Carlo dropout scores (the loop then runs extra passes)."""
+    return getattr(STRATEGIES[config.strategy], "needs_mc_dropout", False)
+
+
+def select(probs: np.ndarray, config, *, round: int, uncertainty: np.ndarray | None = None) -> Selection:
+    """Run the strategy named by ``config.strategy`` on ``probs``.
+
+    ``uncertainty`` (one score per row, lower = more certain) reaches only strategies that
+    declare ``needs_mc_dropout``.
+    """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2:
         raise ValueError(f"probabilities must be a 2-d array (rows, classes), got shape {probs.shape}")
-    return STRATEGIES[config.strategy](probs, config, round=round)
+    fn = STRATEGIES[config.strategy]
+    if needs_mc_dropout(config):
+        return fn(probs, config, round=round, uncertainty=uncertainty)
+    return fn(probs, config, round=round)
