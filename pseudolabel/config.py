@@ -57,6 +57,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     pseudo_weight: Literal["none", "confidence"] = "none"
     targets: Literal["hard", "soft"] = "hard"
+    augment: float = 0.0
     soft_temperature: float = 1.0
 
     def validate(self) -> None:
@@ -70,6 +71,7 @@ class TrainConfig:
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "a number > 0")
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
+        _check(0 <= self.augment < 1, "train.augment", self.augment, "a number in [0, 1): the share of words changed")
         _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
 

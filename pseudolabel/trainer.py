@@ -18,6 +18,7 @@ from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from .augment import EmbeddingSynonyms, augment
 from .config import TrainConfig
 from .errors import ConfigError
 
@@ -157,6 +158,7 @@ class Trainer:
         self.model = None
         self._token_cache: dict[str, list[int]] = {}
         self._embedding_cache: dict[str, np.ndarray] = {}
+        self._synonyms = None  # built on the first fit with train.augment > 0
         self._encoder = None
 
     # -- tokens ---------------------------------------------------------------------------
@@ -173,6 +175,11 @@ class Trainer:
         return sum(len(ids) >= self.max_length for ids in self.encode(texts))
 
     def _collate(self, features: list[dict]) -> dict:
+        if "text" in features[0]:  # training with augmentation: a fresh variant of each text, every time
+            rate, rng, synonyms = self._augmenting
+            texts = [augment(f["text"], rate, rng, synonyms) for f in features]
+            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+            features = [{**f, "input_ids": x} for f, x in zip(features, ids)]
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
         for key in ("labels", "row", "weights", "targets"):
             if key in features[0]:
@@ -217,6 +224,13 @@ class Trainer:
         if soft_targets is not None:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):
                 f["targets"] = q
+        if cfg.augment > 0:
+            if self._synonyms is None:
+                self._synonyms = EmbeddingSynonyms(self.tokenizer.get_vocab(),
+                                                   model.get_input_embeddings().weight.detach().float().numpy())
+            self._augmenting = (cfg.augment, np.random.default_rng([seed, 1]), self._synonyms)
+            for f, text in zip(features, texts):
+                f["text"] = text
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
         steps_per_epoch = math.ceil(len(batches) / acc.num_processes)
         total = steps_per_epoch * cfg.epochs

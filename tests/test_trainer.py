@@ -142,3 +142,24 @@ def test_mc_dropout_passes_differ_and_are_seeded(tiny_bert):
     assert np.array_equal(passes, t.predict_mc(texts, 3, seed=7))
     assert not t.model.training, "the model is back in eval mode"
     assert np.allclose(t.predict_proba(texts), t.predict_proba(texts)), "plain labeling stays deterministic"
+
+
+def test_augmented_training_sees_changed_texts(tiny_bert, monkeypatch):
+    from pseudolabel import trainer as trainer_module
+
+    seen = []
+    real = trainer_module.augment
+
+    def spy(text, rate, rng, synonyms):
+        out = real(text, rate, rng, synonyms)
+        seen.append((text, out))
+        return out
+
+    monkeypatch.setattr(trainer_module, "augment", spy)
+    frame = topic_frame(8, seed=0)
+    t = trainer(tiny_bert, augment=0.3)
+    stats = t.fit(frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy(), seed=0)
+    assert stats["steps"] > 0 and len(seen) >= len(frame)
+    assert any(a != b for a, b in seen), "some training texts were changed"
+    probs = t.predict_proba(frame["text"].tolist())  # labeling never augments
+    assert len(seen) == stats["examples"] and probs.shape == (len(frame), 2)
