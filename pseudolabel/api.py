@@ -155,6 +155,14 @@ class SelfTrainer:
         accelerator = make_accelerator(cfg.train.mixed_precision)
         state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
         state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
+        if cfg.model.tapt_steps:
+            from .tapt import adapt_encoder
+
+            source = adapt_encoder(
+                source, inputs.labeled_texts + inputs.pool_texts, state.root / "adapted_encoder",
+                steps=cfg.model.tapt_steps, batch_size=cfg.train.batch_size, learning_rate=cfg.model.tapt_learning_rate,
+                max_length=cfg.model.max_length, seed=cfg.seed, accelerator=accelerator,
+                trust_remote_code=cfg.model.trust_remote_code)
         learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
                           accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
         before = len(state.finished_rounds())

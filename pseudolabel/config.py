@@ -31,14 +31,21 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The pretrained encoder: ``"minilm"`` (bundled), a Hugging Face model id, or a local folder."""
+    """The pretrained encoder: ``"minilm"`` (bundled), a Hugging Face model id, or a local folder.
+
+    ``tapt_steps`` > 0 first trains it with masked-language modelling on the pool (TAPT).
+    """
 
     name: str = "minilm"
     max_length: int = 128
     trust_remote_code: bool = False
+    tapt_steps: int = 0
+    tapt_learning_rate: float = 1e-4
 
     def validate(self) -> None:
         _check(self.max_length >= 8, "model.max_length", self.max_length, "an integer >= 8")
+        _check(self.tapt_steps >= 0, "model.tapt_steps", self.tapt_steps, "an integer >= 0 (0 = off)")
+        _check(self.tapt_learning_rate > 0, "model.tapt_learning_rate", self.tapt_learning_rate, "a number > 0")
 
 
 @dataclass

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import transformers
 
 from pseudolabel import ConfigError, DataError, SelfTrainer
@@ -175,3 +176,26 @@ def test_config_settings_are_not_overridden_by_constructor_defaults(tmp_path):
     explicit = SelfTrainer(model="other", threshold=0.8, max_rounds=1, seed=2, config=cfg)._resolve_config()
     assert (explicit.model.name, explicit.selection.threshold, explicit.loop.max_rounds, explicit.seed) == (
         "other", 0.8, 1, 2)
+
+
+def test_task_adaptive_pretraining_runs_once_and_feeds_round_0(tiny_bert, tmp_path, caplog):
+    import logging
+
+    labeled, pool = topic_frame(6, 0), topic_frame(10, 1).drop(columns="label")
+    config = {**FAST, "model": {**FAST["model"], "tapt_steps": 3}}
+    st = SelfTrainer(model=str(tiny_bert), max_rounds=2, output_dir=tmp_path / "r", config=config)
+    with caplog.at_level(logging.INFO, logger="pseudolabel.tapt"):
+        st.fit(labeled, pool, max_new_rounds=1)
+    adapted = tmp_path / "r" / "adapted_encoder"
+    assert (adapted / "config.json").is_file() and any(adapted.glob("*.safetensors"))
+    assert "3 steps" in caplog.text and not (tmp_path / "r" / ".tmp-adapted_encoder").exists()
+    from safetensors.torch import load_file
+
+    before = load_file(next(tiny_bert.glob("*.safetensors")))
+    after = load_file(next(adapted.glob("*.safetensors")))
+    key = next(k for k in before if "encoder.layer.0.attention.self.query.weight" in k)
+    assert not torch.equal(before[key], after[next(k for k in after if k.endswith(key.split("bert.")[-1]))])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pseudolabel.tapt"):
+        SelfTrainer(model=str(tiny_bert), max_rounds=2, output_dir=tmp_path / "r", config=config).fit(labeled, pool)
+    assert "reusing" in caplog.text, "a resumed run does not pay for the adaptation again"

@@ -1,0 +1,82 @@
+"""Task-adaptive pretraining (TAPT, Gururangan et al. 2020): the encoder's own masked-language-model
+objective on the pool's texts before round 0, so every round starts from an encoder that has read
+the task's language. Written once into the run folder (``adapted_encoder/``) and reused on resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+
+def adapt_encoder(source: str, texts: Sequence[str], folder: Path, *, steps: int, batch_size: int,
+                  learning_rate: float, max_length: int, seed: int, accelerator,
+                  trust_remote_code: bool = False, mlm_probability: float = 0.15) -> str:
+    """Train ``source`` with masked-language modelling on ``texts``; return the saved folder.
+
+    If ``folder`` already holds a finished encoder it is returned as is (paid for once per run).
+    The encoder is written to a temporary folder and renamed into place, so a killed run never
+    leaves a half-written one; sequence-classification models load it and drop the MLM head.
+    """
+    from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling,
+                              get_linear_schedule_with_warmup)
+
+    from .trainer import LengthGroupedBatches, _quiet_transformers
+
+    folder = Path(folder)
+    if (folder / "config.json").is_file():
+        logger.info("task-adaptive pretraining: reusing %s", folder)
+        return str(folder)
+    tmp = folder.with_name(".tmp-" + folder.name)
+    if accelerator.is_main_process and tmp.exists():
+        shutil.rmtree(tmp)  # a killed earlier attempt
+    set_seed(seed)
+    _quiet_transformers()  # a new MLM head is expected for sentence-embedding checkpoints
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if tokenizer.mask_token is None:
+        raise ValueError(f"model {source!r} has no mask token: it cannot be trained with masked-language modelling")
+    model = AutoModelForMaskedLM.from_pretrained(source, trust_remote_code=trust_remote_code, use_safetensors=True)
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
+    batches = LengthGroupedBatches([len(x) for x in ids], batch_size, seed)
+    loader = accelerator.prepare_data_loader(torch.utils.data.DataLoader(
+        [{"input_ids": x} for x in ids], batch_sampler=batches, collate_fn=collator))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * steps), steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    step, losses = 0, []
+    bar = tqdm(total=steps, desc="adapt (MLM)", unit="step", leave=False,
+               disable=None if accelerator.is_local_main_process else True)
+    while step < steps:
+        for batch in loader:
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if step >= steps:
+                break
+    bar.close()
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(folder)
+    accelerator.wait_for_everyone()
+    logger.info("task-adaptive pretraining: %d steps on %d texts, MLM loss %.3f -> %.3f; saved %s",
+                step, len(ids), float(np.mean(losses[:10])), float(np.mean(losses[-10:])), folder)
+    return str(folder)
