@@ -6,6 +6,11 @@ Usage::
     python experiments/bench_accuracy.py --data ../shared/datasets --datasets sst2 --seeds 0 \\
         --methods pseudolabel supervised --pool-size 2000                  # one cell, quickly
     python experiments/bench_accuracy.py --data hf                           # Hugging Face ag_news, glue/sst2
+    python experiments/bench_accuracy.py --methods pseudolabel supervised \
+        --variant no-knn:selection.agreement=none --variant soft:train.targets=soft   # an ablation
+
+``--set key=value`` changes the default's settings; each ``--variant NAME:key=value,...`` runs
+pseudolabel again with those overrides on top, reported as ``pseudolabel:NAME`` beside the rest.
 
 Every method gets the same rows from :func:`pseudolabel.sampling.sample_labels`: 10 labels per
 class per seed, the rest (AG News) or 20,000 rows (SST-2) as the pool with its labels hidden.
@@ -66,8 +71,23 @@ def scores(test: pd.DataFrame, pred, n_classes: int) -> dict:
     return headline(test["label"].to_numpy(), np.asarray(pred, dtype=np.int64), n_classes)
 
 
-def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=None, rounds_out=None):
-    config = load_config(HERE / "bench_accuracy.yaml")
+def settings(overrides=()) -> dict:
+    """pseudolabel's benchmark settings (``bench_accuracy.yaml``) with ``key.sub=value`` overrides."""
+    return load_config(HERE / "bench_accuracy.yaml", list(overrides)).to_dict()
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """``NAME:key=value,key=value`` -> (NAME, overrides): one ablation arm."""
+    name, sep, rest = text.partition(":")
+    if not sep or not name or not rest:
+        raise SystemExit(f"--variant {text!r}: expected NAME:key.sub=value[,key.sub=value...]")
+    overrides = [item.strip() for item in rest.split(",") if item.strip()]
+    settings(overrides)  # fail now, not an hour into the run
+    return name, overrides
+
+
+def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=None, rounds_out=None, overrides=()):
+    config = settings(overrides)
     st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
     st.fit(labeled, pool)  # the pool keeps its label column: hidden, used only for precision
     if rounds_out is not None:
@@ -120,8 +140,8 @@ def run_setfit(labeled, test, seed, out):
     return np.asarray(model.predict(test["text"].tolist()))
 
 
-def run_ceiling(pool, test, n_classes, seed, out):
-    values = load_config(HERE / "bench_accuracy.yaml").to_dict()
+def run_ceiling(pool, test, n_classes, seed, out, overrides=()):
+    values = settings(overrides)
     values["train"].update(epochs=1, max_steps=None)
     st = SelfTrainer(config=values, seed=seed, output_dir=out, max_rounds=0, overwrite=True)
     st.fit(pool, pool.iloc[:1].drop(columns="label"))
@@ -144,7 +164,8 @@ def environment(started: float) -> dict:
             "scikit-learn": sklearn.__version__, "wall_minutes": round((time.time() - started) / 60, 1)}
 
 
-def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Path) -> None:
+def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Path, *,
+           overrides=(), variants: dict | None = None) -> None:
     table = results.groupby(["dataset", "method"]).agg(
         accuracy=("accuracy", "mean"), accuracy_std=("accuracy", "std"), macro_f1=("macro_f1", "mean"),
         macro_f1_std=("macro_f1", "std"), seeds=("seed", "count"), minutes=("seconds", lambda s: s.sum() / 60)
@@ -166,8 +187,11 @@ def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Pa
                   "| " + " | ".join(rounds.columns) + " |", "|" + "---|" * len(rounds.columns)]
         lines += ["| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
                   for row in rounds.itertuples(index=False)]
-    config = load_config(HERE / "bench_accuracy.yaml")
-    lines += ["", "pseudolabel settings (experiments/bench_accuracy.yaml):", "", "```yaml", config.to_yaml().strip(), "```"]
+    config = load_config(HERE / "bench_accuracy.yaml", list(overrides))
+    where = "experiments/bench_accuracy.yaml" + (f" with {', '.join(overrides)}" if overrides else "")
+    lines += ["", f"pseudolabel settings ({where}):", "", "```yaml", config.to_yaml().strip(), "```"]
+    for name, extra in (variants or {}).items():
+        lines.append(f"- `pseudolabel:{name}`: the same with {', '.join(extra)}")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     plot(results, rounds, out)
 
@@ -180,12 +204,14 @@ def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
 
     if not len(rounds):
         return
+    if "method" in rounds:
+        rounds = rounds[rounds["method"] == "pseudolabel"]  # ablation arms stay in the tables
     for name, group in rounds.groupby("dataset"):
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
         mean = group.groupby("round").mean(numeric_only=True)
         ax.plot(mean.index, 100 * mean["test_accuracy"], "o-", label="pseudolabel (mean over seeds)")
-        peers = results[(results.dataset == name) & (results.method != "pseudolabel")]
         colors = {"ceiling": "black", "setfit": "tab:green", "sklearn": "tab:purple", "supervised": "tab:orange"}
+        peers = results[(results.dataset == name) & results.method.isin(list(colors))]
         for method, g in peers.groupby("method"):
             ax.axhline(100 * g["accuracy"].mean(), linestyle="--", color=colors[method], label=method)
         ax.set_xticks(mean.index)
@@ -209,8 +235,15 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--pool-size", type=int, help="a smaller pool, for a quick rerun of one cell")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override pseudolabel's settings (also supervised's and the ceiling's), repeatable")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                        help="an ablation arm: pseudolabel again with these overrides on top, reported as "
+                             "'pseudolabel:NAME' (repeatable)")
     parser.add_argument("--out", default="runs/bench-accuracy")
     args = parser.parse_args(argv)
+    settings(args.set)
+    variants = dict(parse_variant(v) for v in args.variant)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,14 +259,18 @@ def main(argv=None) -> None:
         for seed in args.seeds:
             labeled, pool = split(train, name, seed, args.pool_size)
             seed_rounds = []
-            for method in args.methods:
+            for method in list(args.methods) + [f"pseudolabel:{v}" for v in variants]:
                 if method == "ceiling" and seed != args.seeds[0]:
                     continue  # one seed: it does not depend on the label sample
                 log.info("%s seed %d: %s", name, seed, method)
                 t0, per_round = time.time(), []
                 where = out / "runs" / f"{name}-{method}-seed{seed}"
                 if method == "pseudolabel":
-                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round)
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
+                                           overrides=args.set)
+                elif method.startswith("pseudolabel:"):
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-{method[12:]}-seed{seed}",
+                                           rounds_out=per_round, overrides=args.set + variants[method[12:]])
                 elif method == "supervised" and seed_rounds:
                     # pseudolabel's round 0 *is* the supervised baseline: the same settings, the
                     # same round seed, trained on the gold rows alone. Reuse it rather than retrain.
@@ -244,22 +281,24 @@ def main(argv=None) -> None:
                     log.info("%s seed %d: supervised = pseudolabel round 0, accuracy %.4f", name, seed, s["accuracy"])
                     continue
                 elif method == "supervised":
-                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, max_rounds=0)
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, max_rounds=0,
+                                           overrides=args.set)
                 elif method == "sklearn":
                     pred = run_sklearn(labeled, pool, test, seed)
                 elif method == "setfit":
                     pred = run_setfit(labeled, test, seed, where)
                 else:
-                    pred = run_ceiling(pool, test, len(names), seed, where)
+                    pred = run_ceiling(pool, test, len(names), seed, where, args.set)
                 s = scores(test, pred, len(names))
                 results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": time.time() - t0})
-                rounds += [{"dataset": name, "seed": seed, **r} for r in per_round]
-                seed_rounds = seed_rounds or per_round
+                rounds += [{"dataset": name, "method": method, "seed": seed, **r} for r in per_round]
+                if method == "pseudolabel":
+                    seed_rounds = per_round
                 log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"], s["macro_f1"])
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
     report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started),
-           argv if argv is not None else __import__("sys").argv[1:], out)
+           argv if argv is not None else __import__("sys").argv[1:], out, overrides=args.set, variants=variants)
     print((out / "report.md").read_text())
 
 

@@ -53,3 +53,15 @@ def test_report_and_plots(tmp_path):
     assert "| sst2 | pseudolabel | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in text
     assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "threshold: 0.9" in text
     assert (tmp_path / "sst2.png").stat().st_size > 10_000
+
+
+def test_variant_and_set_parse_and_fail_early():
+    name, overrides = bench.parse_variant("no-knn:selection.agreement=none, train.label_smoothing=0")
+    assert name == "no-knn" and overrides == ["selection.agreement=none", "train.label_smoothing=0"]
+    assert bench.settings(overrides)["selection"]["agreement"] == "none"
+    with pytest.raises(SystemExit, match="expected NAME"):
+        bench.parse_variant("selection.agreement=none")
+    from pseudolabel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="selection.magic"):
+        bench.parse_variant("bad:selection.magic=1")
