@@ -49,6 +49,7 @@ def environment() -> dict:
     """Library versions and machine, so two runs that differ can be told apart."""
     import accelerate
     import datasets
+    from accelerate.state import PartialState
     import sklearn
     import torch
     import transformers
@@ -62,6 +63,7 @@ def environment() -> dict:
         "pandas": pd.__version__, "machine": platform.machine(), "system": platform.platform(),
         "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "processes": PartialState().num_processes if PartialState._shared_state else 1,
     }
 
 

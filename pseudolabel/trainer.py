@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -79,7 +80,20 @@ def make_accelerator(mixed_precision: str = "no") -> Accelerator:
     if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed_precision:
         AcceleratorState._reset_state()
         GradientState._reset_state()
-    return Accelerator(mixed_precision=mixed_precision)
+    return Accelerator(mixed_precision=mixed_precision, cpu=launched_on_cpu())
+
+
+def launched_on_cpu() -> bool:
+    """True when started as several processes (``WORLD_SIZE`` > 1) on a machine with no GPU.
+
+    accelerate joins CPU processes (gloo) only when asked for the CPU explicitly; without this,
+    ``accelerate launch --multi_gpu --num_processes N`` or ``torchrun`` on a CPU machine would
+    start N processes that each believe they are alone and repeat the whole run.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    xpu = getattr(torch, "xpu", None)
+    return not (torch.cuda.is_available() or (xpu is not None and xpu.is_available()))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -175,11 +189,6 @@ class Trainer:
         return sum(len(ids) >= self.max_length for ids in self.encode(texts))
 
     def _collate(self, features: list[dict]) -> dict:
-        if "text" in features[0]:  # training with augmentation: a fresh variant of each text, every time
-            rate, rng, synonyms = self._augmenting
-            texts = [augment(f["text"], rate, rng, synonyms) for f in features]
-            ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-            features = [{**f, "input_ids": x} for f, x in zip(features, ids)]
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
         for key in ("labels", "row", "weights", "targets"):
             if key in features[0]:
@@ -224,16 +233,11 @@ class Trainer:
         if soft_targets is not None:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):
                 f["targets"] = q
-        if cfg.augment > 0:
-            if self._synonyms is None:
-                self._synonyms = EmbeddingSynonyms(self.tokenizer.get_vocab(),
-                                                   model.get_input_embeddings().weight.detach().float().numpy())
-            self._augmenting = (cfg.augment, np.random.default_rng([seed, 1]), self._synonyms)
-            for f, text in zip(features, texts):
-                f["text"] = text
+        if cfg.augment > 0 and self._synonyms is None:
+            self._synonyms = EmbeddingSynonyms(self.tokenizer.get_vocab(),
+                                               model.get_input_embeddings().weight.detach().float().numpy())
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
-        steps_per_epoch = math.ceil(len(batches) / acc.num_processes)
-        total = steps_per_epoch * cfg.epochs
+        total = len(batches) * cfg.epochs
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
         no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
@@ -245,19 +249,32 @@ class Trainer:
         ]
         optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-        loader = self._loader(features, batches)
         model, optimizer = acc.prepare(model, optimizer)
         model.train()
+        world, rank = acc.num_processes, acc.process_index
         step, seen, loss_value, start = 0, 0, float("nan"), time.perf_counter()
         bar = tqdm(total=total, desc=desc, unit="step", disable=None if acc.is_local_main_process else True, leave=False)
         while step < total:
-            for batch in loader:
-                loss = self._backward(model, batch)
+            for global_batch in batches:
+                # Every process walks the same global batches and takes every world-th row of
+                # each, so one optimizer step sees the same rows whatever the number of
+                # processes. A process left with no row gets one at weight 0 and still joins
+                # the gradient all-reduce.
+                mine = global_batch[rank::world]
+                rows = [features[i] for i in mine] or [{**features[global_batch[0]], "weights": 0.0}]
+                if cfg.augment > 0:
+                    taken = mine or global_batch[:1]
+                    fresh = self._augmented_ids([texts[i] for i in taken], taken, seed, step)
+                    rows = [{**f, "input_ids": x} for f, x in zip(rows, fresh)]
+                batch = {k: v.to(acc.device) for k, v in self._collate(rows).items()}
+                # DDP averages the processes' gradients: scaling each process's summed loss by
+                # world / global batch size makes that average the global batch's mean loss.
+                loss = self._backward(model, batch, world / len(global_batch))
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
                 step += 1
-                seen += len(batch["labels"]) * acc.num_processes
+                seen += len(global_batch)
                 loss_value = loss.item()
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.3f}")
@@ -270,16 +287,23 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {"steps": step, "examples": seen, "seconds": seconds, "loss": loss_value}
 
-    def _backward(self, model, batch: dict, weight: float = 1.0, sync: bool = True) -> torch.Tensor:
+    def _augmented_ids(self, texts: Sequence[str], rows: Sequence[int], seed: int, step: int) -> list[list[int]]:
+        """Token ids of a fresh augmented variant of each text; the variant depends only on
+        (seed, step, row), so it does not matter which process draws it."""
+        variants = [augment(t, self.config.augment, np.random.default_rng([seed, step, int(r)]), self._synonyms)
+                    for t, r in zip(texts, rows)]
+        return self.tokenizer(variants, truncation=True, max_length=self.max_length)["input_ids"]
+
+    def _backward(self, model, batch: dict, scale: float, sync: bool = True) -> torch.Tensor:
         """Forward and backward one batch; on out-of-memory, the two halves one after the other.
 
-        The halves' losses are weighted by their share of the batch, so the summed gradient is
-        the full batch's; gradients are synchronised across processes only on the last half.
+        The loss is a sum over rows times ``scale``, so the halves' gradients add up to the
+        full batch's; gradients are synchronised across processes only on the last half.
         """
         try:
             with contextlib.nullcontext() if sync else self.accelerator.no_sync(model):
-                loss = self._loss(model, batch)
-                self.accelerator.backward(loss * weight)
+                loss = self._loss(model, batch) * scale
+                self.accelerator.backward(loss)
             return loss.detach()
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is an out-of-memory error
             n = len(batch["input_ids"])
@@ -288,12 +312,10 @@ class Trainer:
             logger.warning("out of memory on a training batch of %d rows: retrying as two batches of %d and %d",
                            n, n // 2, n - n // 2)
             first, second = split_batch(batch)
-            a = self._backward(model, first, weight * (n // 2) / n, sync=False)
-            b = self._backward(model, second, weight * (n - n // 2) / n, sync=sync)
-            return (a * (n // 2) + b * (n - n // 2)) / n
+            return self._backward(model, first, scale, sync=False) + self._backward(model, second, scale, sync=sync)
 
     def _loss(self, model, batch: dict) -> torch.Tensor:
-        """Mean over the batch of each row's weighted (and optionally smoothed) cross-entropy."""
+        """Sum over the batch of each row's weighted (and optionally smoothed) cross-entropy."""
         inputs = {k: v for k, v in batch.items() if k not in ("labels", "weights", "targets")}
         logits = model(**inputs).logits.float()
         if "targets" in batch:
@@ -301,7 +323,7 @@ class Trainer:
         else:
             per_row = torch.nn.functional.cross_entropy(
                 logits, batch["labels"], reduction="none", label_smoothing=self.config.label_smoothing)
-        return (per_row * batch["weights"].to(per_row.dtype)).mean()
+        return (per_row * batch["weights"].to(per_row.dtype)).sum()
 
     def _probabilities(self, model, batch: dict) -> torch.Tensor:
         """Softmax probabilities of one batch; on out-of-memory, half a batch at a time."""
