@@ -28,7 +28,7 @@ def test_minilm_two_rounds_on_the_1k_subset(tmp_path, monkeypatch, capsys):
         d = run / "rounds" / f"round_{r:03d}"
         assert (d / "model" / "model.safetensors").is_file() and (d / "metrics.json").is_file()
         taken = pd.read_parquet(d / "pseudo_labels.parquet")
-        assert list(taken.columns) == ["pool_row", "text", "label", "confidence", "round"]
+        assert list(taken.columns) == ["pool_row", "text", "label", "confidence", "round", "probs"]
     history = pd.read_csv(run / "history.csv")
     assert history["round"].tolist() == [0, 1]
     first = history.iloc[0]
