@@ -1,7 +1,8 @@
 """Selection strategies: which pool rows to trust, given the model's class probabilities.
 
 A strategy is a pure function ``fn(probs, config, *, round) -> Selection`` over a numpy array of
-shape ``(n_rows, n_classes)``; it never sees texts, models or files. One that sets the attribute
+shape ``(n_rows, n_classes)`` with at least one row (:func:`select` answers an empty matrix
+itself); it never sees texts, models or files. One that sets the attribute
 ``needs_mc_dropout`` also gets ``uncertainty=`` (a BALD score per row from dropout passes). Adding one is one module in
 this package plus one line in :data:`STRATEGIES`.
 """
@@ -78,6 +79,8 @@ def select(probs: np.ndarray, config, *, round: int, uncertainty: np.ndarray | N
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2:
         raise ValueError(f"probabilities must be a 2-d array (rows, classes), got shape {probs.shape}")
+    if probs.shape[0] == 0 or probs.shape[1] == 0:  # nothing to choose from: no strategy is asked
+        return Selection.from_indices(probs, np.zeros(0, np.int64))
     fn = STRATEGIES[config.strategy]
     if needs_mc_dropout(config):
         return fn(probs, config, round=round, uncertainty=uncertainty)

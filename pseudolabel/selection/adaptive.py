@@ -31,8 +31,6 @@ def select_adaptive(probs: np.ndarray, config, *, round: int):
     from . import Selection, top_by_confidence
 
     n, n_classes = probs.shape
-    if n == 0 or n_classes == 0:
-        return Selection.from_indices(probs, np.zeros(0, np.int64))
     bars = adaptive_thresholds(probs, config)
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)

@@ -51,8 +51,6 @@ def select_calibrated(probs: np.ndarray, config, *, round: int):
     from . import Selection
 
     n, n_classes = probs.shape
-    if n == 0 or n_classes == 0:
-        return Selection.from_indices(probs, np.zeros(0, np.int64))
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)
     kept = []

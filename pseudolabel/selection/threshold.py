@@ -16,8 +16,6 @@ def select_by_threshold(probs: np.ndarray, config, *, round: int):
     from . import Selection, top_by_confidence
 
     n_classes = probs.shape[1]
-    if len(probs) == 0 or n_classes == 0:
-        return Selection.from_indices(probs, np.zeros(0, np.int64))
     confidence = probs.max(axis=1)
     predicted = probs.argmax(axis=1)
     passing = np.flatnonzero(confidence > config.threshold)

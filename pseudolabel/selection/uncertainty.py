@@ -34,8 +34,6 @@ def select_uncertainty(probs: np.ndarray, config, *, round: int, uncertainty: np
     from .topk import per_class_quota
 
     n, n_classes = probs.shape
-    if n == 0 or n_classes == 0:
-        return Selection.from_indices(probs, np.zeros(0, np.int64))
     score = np.zeros(n) if uncertainty is None else np.asarray(uncertainty, dtype=np.float64)
     k = per_class_quota(n, n_classes, config)
     confidence = probs.max(axis=1)
