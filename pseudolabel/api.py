@@ -158,8 +158,11 @@ class SelfTrainer:
         if cfg.model.tapt_steps:
             from .tapt import adapt_encoder
 
+            # the MLM steps see at most steps x batch rows: read only those from the pool
+            rng = np.random.default_rng(cfg.seed)
+            rows = np.sort(rng.permutation(len(inputs.pool_texts))[: cfg.model.tapt_steps * cfg.train.batch_size])
             source = adapt_encoder(
-                source, inputs.labeled_texts + inputs.pool_texts, state.root / "adapted_encoder",
+                source, inputs.labeled_texts + inputs.pool_texts.take(rows), state.root / "adapted_encoder",
                 steps=cfg.model.tapt_steps, batch_size=cfg.train.batch_size, learning_rate=cfg.model.tapt_learning_rate,
                 max_length=cfg.model.max_length, seed=cfg.seed, accelerator=accelerator,
                 trust_remote_code=cfg.model.trust_remote_code)

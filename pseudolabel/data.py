@@ -69,8 +69,12 @@ def column(frame: pd.DataFrame, col: str, *, name: str) -> pd.Series:
 
 def texts_from(frame: pd.DataFrame, col: str, *, name: str) -> list[str]:
     """The text column as a list of non-empty strings; the first bad row is named in the error."""
-    values = column(frame, col, name=name).tolist()
-    for row, value in enumerate(values):
+    return check_texts(column(frame, col, name=name).tolist(), col, name=name)
+
+
+def check_texts(values: list, col: str, *, name: str, offset: int = 0) -> list:
+    """Raise :class:`DataError` at the first value that is not a non-empty string (row ``offset`` + i)."""
+    for row, value in enumerate(values, start=offset):
         if not isinstance(value, str):
             what = "missing (NaN)" if value is None or (isinstance(value, float) and np.isnan(value)) else (
                 f"not a string ({type(value).__name__} {value!r})"
@@ -82,11 +86,98 @@ def texts_from(frame: pd.DataFrame, col: str, *, name: str) -> list[str]:
 
 
 def labels_from(frame: pd.DataFrame, col: str, *, name: str) -> list:
-    values = column(frame, col, name=name).tolist()
-    for row, value in enumerate(values):
+    return check_labels(column(frame, col, name=name).tolist(), col, name=name)
+
+
+def check_labels(values: list, col: str, *, name: str, offset: int = 0) -> list:
+    for row, value in enumerate(values, start=offset):
         if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()):
             raise DataError(f"{name}: column {col!r}, row {row}: label is missing")
     return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def read_pool(source: TableLike, *, name: str = "unlabeled") -> "datasets.Dataset":
+    """The unlabeled table as a :class:`datasets.Dataset`: memory-mapped Arrow, never a Python list.
+
+    Files are converted once into the ``datasets`` cache (``HF_DATASETS_CACHE``, by default
+    ``~/.cache/huggingface/datasets``) and memory-mapped from there, so a pool of millions of
+    texts costs disk, not memory.
+    """
+    import datasets
+
+    if isinstance(source, datasets.Dataset):
+        return source
+    if not isinstance(source, (str, Path)) or Path(source).suffix.lower() not in READERS or not Path(source).is_file():
+        read_table(source, name=name)  # raises the precise error
+    path = Path(source)
+    builder = {".csv": lambda: datasets.Dataset.from_csv(str(path), keep_default_na=False, na_values=[""]),
+               ".parquet": lambda: datasets.Dataset.from_parquet(str(path))}.get(
+        path.suffix.lower(), lambda: datasets.Dataset.from_json(str(path)))
+    try:
+        return builder()
+    except Exception as exc:  # noqa: BLE001 - pandas names the problem better; else say what datasets said
+        read_table(path, name=name)
+        cause = exc.__cause__ or exc
+        raise DataError(f"{name}: {path}: cannot be read as {path.suffix}: {str(cause).splitlines()[0]}") from None
+
+
+class TextColumn(Sequence[str]):
+    """A text column of a :class:`datasets.Dataset`, read a slice at a time.
+
+    The unlabeled pool is one of these: its length and any row are at hand, but the texts stay in
+    the (memory-mapped) Arrow table until asked for, a chunk at a time (:meth:`chunks`) or by row
+    (:meth:`take`). ``rows`` restricts it to those rows, in that order, without reading them.
+    """
+
+    def __init__(self, dataset: "datasets.Dataset", column: str, rows: np.ndarray | None = None):
+        self.dataset = dataset
+        self.column = column
+        self._arrow = dataset.with_format("arrow")
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.dataset) if self.rows is None else len(self.rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.take(np.arange(len(self))[i])
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"row {i} of a {len(self)}-row text column")
+        return self.take([i % len(self)])[0]
+
+    def __iter__(self):
+        for chunk in self.chunks():
+            yield from chunk
+
+    def take(self, rows: Sequence[int]) -> list[str]:
+        """The texts at positions ``rows`` of this column, in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return []
+        index = rows if self.rows is None else self.rows[rows]
+        return self._arrow[index.tolist()][self.column].to_pylist()
+
+    def subset(self, rows: Sequence[int]) -> "TextColumn":
+        """A view of positions ``rows``; nothing is read."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return TextColumn(self.dataset, self.column, rows if self.rows is None else self.rows[rows])
+
+    def chunks(self, size: int = 8192):
+        """The texts as consecutive lists of at most ``size``."""
+        for start in range(0, len(self), size):
+            if self.rows is None:
+                yield self._arrow[start : start + size][self.column].to_pylist()
+            else:
+                yield self.take(np.arange(start, min(start + size, len(self))))
+
+
+def chunks(texts: Sequence[str], size: int):
+    """``texts`` as consecutive lists of at most ``size``: a list is sliced, a :class:`TextColumn` read."""
+    if isinstance(texts, TextColumn):
+        yield from texts.chunks(size)
+    else:
+        for start in range(0, len(texts), size):
+            yield list(texts[start : start + size])
 
 
 @dataclass(frozen=True)
@@ -108,16 +199,16 @@ class LabelSet:
             raise DataError(f"{name}: only one class ({classes[0]!r}) in the labels; need at least two")
         return cls(classes)
 
-    def encode(self, labels: Sequence[Any], *, name: str) -> np.ndarray:
+    def encode(self, labels: Sequence[Any], *, name: str, offset: int = 0) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.classes)}
         out = np.empty(len(labels), dtype=np.int64)
-        for row, value in enumerate(labels):
+        for row, value in enumerate(labels, start=offset):
             if value not in index:
                 raise DataError(
                     f"{name}: row {row}: class {value!r} has no labeled example; "
                     f"the labeled classes are {list(self.classes)}"
                 )
-            out[row] = index[value]
+            out[row - offset] = index[value]
         return out
 
     def decode(self, ids: Sequence[int]) -> np.ndarray:
@@ -146,7 +237,7 @@ class Inputs:
     label_set: LabelSet
     labeled_texts: list[str]
     labeled_ids: np.ndarray
-    pool_texts: list[str]
+    pool_texts: TextColumn
     pool_gold: np.ndarray | None
     eval_texts: list[str] | None
     eval_ids: np.ndarray | None
@@ -164,7 +255,14 @@ class Inputs:
         digest = hashlib.sha256()
         for part in (self.label_set.to_json(), self.labeled_texts, self.labeled_ids.tolist(),
                      self.pool_texts, self.eval_texts, None if self.eval_ids is None else self.eval_ids.tolist()):
-            digest.update(json.dumps(part, ensure_ascii=False).encode())
+            if isinstance(part, TextColumn):  # the bytes of json.dumps(list(part)), a chunk at a time
+                digest.update(b"[")
+                for i, chunk in enumerate(part.chunks()):
+                    text = ", ".join(json.dumps(t, ensure_ascii=False) for t in chunk)
+                    digest.update(((", " if i else "") + text).encode())
+                digest.update(b"]")
+            else:
+                digest.update(json.dumps(part, ensure_ascii=False).encode())
         return digest.hexdigest()
 
 
@@ -179,16 +277,8 @@ def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None
     label_set = LabelSet.fit(raw_labels)
     labeled_ids = label_set.encode(raw_labels, name="labeled")
 
-    pool = read_table(unlabeled, name="unlabeled")
-    pool_texts = texts_from(pool, text_column, name="unlabeled")
-    if not pool_texts:
-        raise DataError("unlabeled: the pool has no rows")
-    pool_gold = None
-    if label_column in pool.columns:
-        pool_gold = label_set.encode(labels_from(pool, label_column, name="unlabeled (hidden gold)"),
-                                     name="unlabeled (hidden gold)")
-    seen = set(labeled_texts)
-    repeats = np.fromiter((t in seen for t in pool_texts), dtype=bool, count=len(pool_texts))
+    pool_texts, pool_gold, repeats = load_pool(unlabeled, label_set, set(labeled_texts), text_column=text_column,
+                                               label_column=label_column)
 
     eval_texts = eval_ids = None
     if eval is not None:
@@ -198,3 +288,43 @@ def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None
             raise DataError("eval: the table has no rows")
         eval_ids = label_set.encode(labels_from(ev, label_column, name="eval"), name="eval")
     return Inputs(label_set, labeled_texts, labeled_ids, pool_texts, pool_gold, eval_texts, eval_ids, repeats)
+
+
+def load_pool(source: TableLike, label_set: LabelSet, labeled: set[str], *, text_column: str,
+              label_column: str, chunk: int = 8192) -> tuple[TextColumn, np.ndarray | None, np.ndarray]:
+    """The pool's texts (a :class:`TextColumn`), hidden gold ids if it has the label column, and
+    which rows repeat a labeled text; checked a chunk at a time, so the texts never sit in memory."""
+    name = "unlabeled"
+    if isinstance(source, pd.DataFrame):  # in memory already: check it as a table, then hand Arrow the texts
+        import datasets
+
+        gold = None
+        if label_column in source.columns:
+            where = f"{name} (hidden gold)"
+            gold = label_set.encode(labels_from(source, label_column, name=where), name=where)
+        values = texts_from(source, text_column, name=name)
+        if not values:
+            raise DataError(f"{name}: the pool has no rows")
+        texts = TextColumn(datasets.Dataset.from_dict({text_column: values}), text_column)
+        return texts, gold, np.fromiter((t in labeled for t in values), dtype=bool, count=len(values))
+    dataset = read_pool(source, name=name)
+    if text_column not in dataset.column_names:
+        have = ", ".join(map(str, dataset.column_names)) or "none"
+        raise DataError(f"{name}: no column {text_column!r}; the columns are: {have}")
+    if not len(dataset):
+        raise DataError(f"{name}: the pool has no rows")
+    texts = TextColumn(dataset, text_column)
+    repeats = np.zeros(len(texts), dtype=bool)
+    for start, values in zip(range(0, len(texts), chunk), texts.chunks(chunk)):
+        check_texts(values, text_column, name=name, offset=start)
+        repeats[start : start + len(values)] = [t in labeled for t in values]
+    gold = None
+    if label_column in dataset.column_names:
+        where = f"{name} (hidden gold)"
+        gold = np.empty(len(texts), dtype=np.int64)
+        column = dataset.with_format("arrow")
+        for start in range(0, len(texts), chunk):
+            values = check_labels(column[start : start + chunk][label_column].to_pylist(), label_column,
+                                  name=where, offset=start)
+            gold[start : start + len(values)] = label_set.encode(values, name=where, offset=start)
+    return texts, gold, repeats

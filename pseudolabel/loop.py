@@ -40,7 +40,10 @@ class Learner(Protocol):
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
             weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None) -> dict: ...
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+    def predict_proba(self, texts: Sequence[str], *, out: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities; ``texts`` may be a pool :class:`~pseudolabel.data.TextColumn`,
+        and ``out`` (a memory-mapped file) receives them when given."""
+        ...
 
     def save(self, path) -> None: ...
 
@@ -86,7 +89,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     taken = state.selections(range(r) if sel_cfg.mode == "accumulate" else range(max(r - 1, 0), r))
     pool_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     pseudo_ids = inputs.label_set.encode(taken["label"].tolist(), name="pseudo-labels on disk")
-    texts = inputs.labeled_texts + [inputs.pool_texts[i] for i in pool_rows]
+    texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)
     labels = np.concatenate([inputs.labeled_ids, pseudo_ids])
     init_from = None
     if config.train.init == "previous" and r > 0:
@@ -116,16 +119,23 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     candidates = pool_candidates(inputs, pool_rows, sel_cfg.mode)
     if stop is None and not len(candidates):
         stop = "all_labeled"
-    chosen, labeled_now, label_seconds = empty_selection(), [], 0.0
+    chosen, labeled_now, label_seconds, probs_file = empty_selection(), [], 0.0, None
     if stop is None:
-        labeled_now = [inputs.pool_texts[i] for i in candidates]
+        labeled_now = inputs.pool_texts.subset(candidates)  # read a chunk at a time while labeling
         t0 = time.perf_counter()
         uncertainty = None
         if needs_mc_dropout(sel_cfg):
             passes = learner.predict_mc(labeled_now, sel_cfg.mc_passes, seed=round_seed(config.seed, r))
             probs, uncertainty = passes.mean(axis=0), bald(passes)
         else:
-            probs = learner.predict_proba(labeled_now)
+            # streamed to disk a chunk at a time: a pool of millions never needs its
+            # probabilities (or its texts) in memory at once; only the main process writes files
+            out = None
+            if state.is_main:
+                probs_file = state.scratch_file(f"pool_probs-round_{r:03d}.npy")
+                out = np.lib.format.open_memmap(probs_file, mode="w+", dtype=np.float32,
+                                                shape=(len(candidates), len(names)))
+            probs = learner.predict_proba(labeled_now, out=out)
         label_seconds = time.perf_counter() - t0
         if temperature is not None:
             probs = apply_temperature(probs, temperature)
@@ -141,7 +151,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         m["selected_per_class"] = dict(zip(names, np.bincount(s.labels, minlength=len(names)).tolist()))
         if inputs.pool_gold is not None and len(chosen):
             m["pseudo_precision"] = float(np.mean(inputs.pool_gold[chosen["pool_row"]] == s.labels))
-    m["n_truncated"] = learner.n_truncated(texts + labeled_now)
+    m["n_truncated"] = learner.n_truncated(texts) + (learner.n_truncated(labeled_now) if len(labeled_now) else 0)
     m["n_selected"] = len(chosen)
     m["selection_rate"] = len(chosen) / len(candidates) if "n_candidates" in m else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
@@ -153,6 +163,8 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         if state.is_main:
             chosen.to_parquet(tmp / "pseudo_labels.parquet", index=False)
             atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
+    if probs_file is not None:
+        probs_file.unlink(missing_ok=True)
     logger.info(summary_line(m, config))
     return m
 
@@ -189,9 +201,9 @@ def filter_by_agreement(s: Selection, candidates: np.ndarray, pool_rows: np.ndar
     The vote is over the gold-labeled rows, the pseudo-labels kept in earlier rounds and this
     round's other picks (:func:`pseudolabel.selection.agreement.agreeing`).
     """
-    known_texts = inputs.labeled_texts + [inputs.pool_texts[i] for i in pool_rows]
+    known_texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)
     known_labels = np.concatenate([inputs.labeled_ids, pseudo_ids]).astype(np.int64)
-    chosen_texts = [inputs.pool_texts[i] for i in candidates[s.indices]]
+    chosen_texts = inputs.pool_texts.take(candidates[s.indices])
     keep = agreeing(learner.embed(chosen_texts), s.labels, learner.embed(known_texts), known_labels,
                     len(inputs.label_set.names), sel_cfg.knn_k)
     return Selection(s.indices[keep], s.labels[keep], s.confidence[keep]), int((~keep).sum())
@@ -205,7 +217,7 @@ def empty_selection() -> pd.DataFrame:
 def selection_frame(inputs: Inputs, rows: np.ndarray, s, r: int, probs: np.ndarray) -> pd.DataFrame:
     """The rows taken in round ``r`` as written to ``pseudo_labels.parquet``."""
     return pd.DataFrame({
-        "pool_row": rows, "text": [inputs.pool_texts[i] for i in rows],
+        "pool_row": rows, "text": inputs.pool_texts.take(rows),
         "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
         "round": np.full(len(rows), r, dtype=np.int64), "probs": list(np.asarray(probs, dtype=np.float64)),
     })

@@ -149,6 +149,10 @@ class RunState:
         for leftover in self.root.glob("**/.tmp-*"):
             shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
 
+    def scratch_file(self, name: str) -> Path:
+        """A path for a working file inside the run folder; removed by the next resume if left behind."""
+        return self.root / f".tmp-{name}"
+
     def label_set(self) -> LabelSet:
         path = self.root / "labels.json"
         if not path.is_file():

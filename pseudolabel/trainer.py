@@ -21,9 +21,14 @@ from tqdm.auto import tqdm
 
 from .augment import EmbeddingSynonyms, augment
 from .config import TrainConfig
+from .data import chunks
 from .errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+LABEL_CHUNK = 16384
+"""Rows tokenized, length-sorted and labeled together; memory for labeling is bounded by this,
+not by the pool size."""
 
 
 def bundled_minilm() -> str:
@@ -184,9 +189,19 @@ class Trainer:
             self._token_cache.update(zip(missing, ids))
         return [self._token_cache[t] for t in texts]
 
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids per text, truncated to ``max_length``, not cached (for texts labeled once a round)."""
+        return self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"] if len(texts) else []
+
     def n_truncated(self, texts: Sequence[str]) -> int:
-        """How many of ``texts`` reach ``max_length`` tokens, i.e. were (or may have been) cut."""
-        return sum(len(ids) >= self.max_length for ids in self.encode(texts))
+        """How many of ``texts`` reach ``max_length`` tokens, i.e. were (or may have been) cut.
+
+        A list (training texts) goes through the token cache; a pool column is tokenized a chunk
+        at a time and forgotten.
+        """
+        if isinstance(texts, list):
+            return sum(len(ids) >= self.max_length for ids in self.encode(texts))
+        return sum(len(ids) >= self.max_length for part in chunks(texts, LABEL_CHUNK) for ids in self.tokenize(part))
 
     def _collate(self, features: list[dict]) -> dict:
         batch = self.tokenizer.pad([{"input_ids": f["input_ids"]} for f in features], return_tensors="pt")
@@ -348,16 +363,21 @@ class Trainer:
             self.tokenizer.save_pretrained(path)
 
     # -- inference ------------------------------------------------------------------------
-    def predict_proba(self, texts: Sequence[str], *, desc: str = "label") -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], *, out: np.ndarray | None = None, desc: str = "label") -> np.ndarray:
         """Class probabilities of shape ``(len(texts), n_classes)``, in the order of ``texts``.
 
-        Rows are batched longest first so padding stays small; under several processes each
-        labels a share and the results are gathered, so every process returns the full array.
+        ``texts`` may be a list or a pool :class:`~pseudolabel.data.TextColumn`; it is read,
+        tokenized and labeled :data:`LABEL_CHUNK` rows at a time, each chunk batched longest
+        first so padding stays small. ``out``, e.g. a ``numpy.memmap`` on disk, receives the
+        rows as each chunk finishes (and is returned); by default a new in-memory array. Under
+        several processes each labels a share of every chunk and the results are gathered, so
+        every process returns the full array.
         """
         if self.model is None:
             raise RuntimeError("predict_proba() before fit() or load()")
         model = self.model.to(self.accelerator.device).eval()
-        return self._map_batches(texts, lambda batch: self._probabilities(model, batch), len(self.label_names), desc)
+        return self._map_batches(texts, lambda batch: self._probabilities(model, batch), len(self.label_names), desc,
+                                 out=out)
 
     def predict_mc(self, texts: Sequence[str], passes: int, *, seed: int, desc: str = "label (MC dropout)") -> np.ndarray:
         """Class probabilities from ``passes`` forward passes with dropout on: ``(passes, n, n_classes)``.
@@ -411,31 +431,40 @@ class Trainer:
         return torch.nn.functional.normalize(pooled, dim=-1)
 
     @torch.inference_mode()
-    def _map_batches(self, texts: Sequence[str], fn, width: int, desc: str) -> np.ndarray:
-        """``fn(batch) -> (rows, width)`` over ``texts`` in length-sorted batches, in text order."""
-        out = np.zeros((len(texts), width), dtype=np.float32)
-        filled = np.zeros(len(texts), dtype=bool)
-        if not len(texts):
-            return out
-        ids = self.encode(texts)
-        features = [{"input_ids": x, "row": i} for i, x in enumerate(ids)]
-        order = np.argsort([-len(x) for x in ids], kind="stable")
-        size = self.config.eval_batch_size
-        batches = [order[i : i + size].tolist() for i in range(0, len(order), size)]
-        loader = self._loader(features, batches)
-        acc = self.accelerator
-        for batch in tqdm(loader, desc=desc, unit="batch", disable=None if acc.is_local_main_process else True, leave=False):
-            rows = batch.pop("row")
-            values = fn(batch)
-            # Length-sorted batches differ in size between processes: pad to one shape, gather,
-            # then drop the padding (row -1). Shards are evened out with repeats of earlier
-            # rows; the explicit row index keeps each row's first result.
-            rows = acc.pad_across_processes(rows.to(values.device), pad_index=-1)
-            values = acc.pad_across_processes(values)
-            rows, values = (x.cpu().numpy() for x in acc.gather((rows, values)))
-            rows, first = np.unique(rows, return_index=True)
-            keep = (rows >= 0) & ~filled[np.maximum(rows, 0)]
-            rows, first = rows[keep], first[keep]
-            out[rows] = values[first]
-            filled[rows] = True
+    def _map_batches(self, texts: Sequence[str], fn, width: int, desc: str, out: np.ndarray | None = None) -> np.ndarray:
+        """``fn(batch) -> (rows, width)`` over ``texts`` in length-sorted batches, in text order.
+
+        Chunk by chunk: only one chunk's texts and tokens are ever in memory, and ``out`` (if
+        given, else a new array) is flushed after each one.
+        """
+        n = len(texts)
+        out = np.zeros((n, width), dtype=np.float32) if out is None else out
+        if out.shape != (n, width):
+            raise ValueError(f"out has shape {out.shape}, expected {(n, width)}")
+        acc, size = self.accelerator, self.config.eval_batch_size
+        bar = tqdm(total=n, desc=desc, unit="ex", disable=None if acc.is_local_main_process else True, leave=False)
+        for start, part in zip(range(0, n, LABEL_CHUNK), chunks(texts, LABEL_CHUNK)):
+            ids = self.tokenize(part)
+            features = [{"input_ids": x, "row": i} for i, x in enumerate(ids)]
+            order = np.argsort([-len(x) for x in ids], kind="stable")
+            batches = [order[i : i + size].tolist() for i in range(0, len(order), size)]
+            filled = np.zeros(len(part), dtype=bool)
+            for batch in self._loader(features, batches):
+                rows = batch.pop("row")
+                values = fn(batch)
+                # Length-sorted batches differ in size between processes: pad to one shape, gather,
+                # then drop the padding (row -1). Shards are evened out with repeats of earlier
+                # rows; the explicit row index keeps each row's first result.
+                rows = acc.pad_across_processes(rows.to(values.device), pad_index=-1)
+                values = acc.pad_across_processes(values)
+                rows, values = (x.cpu().numpy() for x in acc.gather((rows, values)))
+                rows, first = np.unique(rows, return_index=True)
+                keep = (rows >= 0) & ~filled[np.maximum(rows, 0)]
+                rows, first = rows[keep], first[keep]
+                out[start + rows] = values[first]
+                filled[rows] = True
+                bar.update(len(rows))
+            if hasattr(out, "flush"):
+                out.flush()
+        bar.close()
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# pool files are converted into the datasets cache: keep the tests' conversions out of the user's
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="pseudolabel-test-datasets-"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,11 +44,15 @@ class FakeLearner:
         self.n = len(texts)
         return {"seconds": 0.0, "steps": 1}
 
-    def predict_proba(self, texts):
+    def predict_proba(self, texts, out=None):
         self.predicted.append(list(texts))
-        out = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
-        out = out ** (1.0 + self.sharpen * self.n)
-        return out / out.sum(axis=1, keepdims=True)
+        probs = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
+        probs = probs ** (1.0 + self.sharpen * self.n)
+        probs = probs / probs.sum(axis=1, keepdims=True)
+        if out is None:
+            return probs
+        out[:] = probs
+        return out
 
     def predict_mc(self, texts, passes, *, seed):
         """The usual probabilities, pushed apart on alternate passes by ``mc_noise[text]``."""

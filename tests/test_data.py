@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pseudolabel.data import LabelSet, load_inputs, read_table
+from pseudolabel.data import LabelSet, TextColumn, chunks, load_inputs, read_table
 from pseudolabel.errors import DataError
 
 LAB = pd.DataFrame({"text": ["a b", "c d", "e f"], "label": ["x", "y", "x"]})
@@ -77,3 +77,64 @@ def test_fingerprint_tracks_content():
     assert a != load_inputs(LAB.assign(label=["y", "y", "x"]), POOL).fingerprint()
     assert a != load_inputs(LAB, POOL.assign(text=["g h", "i k"])).fingerprint()
     assert np.issubdtype(load_inputs(LAB, POOL).labeled_ids.dtype, np.integer)
+
+
+def test_text_column_reads_rows_views_and_chunks_without_a_list():
+    ds = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(10)]})
+    col = TextColumn(ds, "text")
+    assert len(col) == 10 and col[3] == "t3" and col[-1] == "t9" and col[2:5] == ["t2", "t3", "t4"]
+    assert col.take([7, 1, 7]) == ["t7", "t1", "t7"] and col.take([]) == []
+    view = col.subset([9, 4, 0, 6]).subset([3, 1, 2])  # a view of a view: rows 6, 4, 0
+    assert list(view) == ["t6", "t4", "t0"] and view.take([2]) == ["t0"]
+    assert [len(c) for c in col.chunks(4)] == [4, 4, 2] and [c for c in view.chunks(2)] == [["t6", "t4"], ["t0"]]
+    assert list(chunks(["a", "b", "c"], 2)) == [["a", "b"], ["c"]]
+    with pytest.raises(IndexError):
+        col[10]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_pool_file_stays_a_memory_mapped_arrow_table(tmp_path, suffix):
+    pool = pd.DataFrame({"text": [f"pool text {i}" for i in range(25)] + ["a b"], "label": ["x", "y"] * 13})
+    path = tmp_path / f"pool{suffix}"
+    {".csv": lambda p: pool.to_csv(p, index=False), ".parquet": lambda p: pool.to_parquet(p),
+     ".jsonl": lambda p: pool.to_json(p, orient="records", lines=True)}[suffix](path)
+    from_file, in_memory = load_inputs(LAB, path), load_inputs(LAB, pool)
+    assert isinstance(from_file.pool_texts, TextColumn)
+    assert from_file.pool_texts.dataset.cache_files  # backed by an Arrow file on disk, memory-mapped
+    assert list(from_file.pool_texts) == pool["text"].tolist() == list(in_memory.pool_texts)
+    assert from_file.pool_gold.tolist() == in_memory.pool_gold.tolist() == [0, 1] * 13
+    assert from_file.pool_repeats_labeled.tolist() == [False] * 25 + [True]  # "a b" is a labeled text
+    assert from_file.fingerprint() == in_memory.fingerprint()
+
+
+def test_fingerprint_of_a_streamed_pool_equals_the_whole_list_hash():
+    """Run folders made before the pool was streamed still resume: the hash is unchanged."""
+    import hashlib
+    import json
+
+    inputs = load_inputs(LAB, POOL, LAB)
+    digest = hashlib.sha256()
+    for part in (inputs.label_set.to_json(), LAB["text"].tolist(), [0, 1, 0], POOL["text"].tolist(),
+                 LAB["text"].tolist(), [0, 1, 0]):
+        digest.update(json.dumps(part, ensure_ascii=False).encode())
+    assert inputs.fingerprint() == digest.hexdigest()
+
+
+def test_bad_pool_rows_are_named_across_chunks(tmp_path):
+    """20,000 rows are read in chunks of 8,192: the row numbers in errors are the file's."""
+    texts = [f"row {i}" for i in range(20_000)]
+    texts[17_001] = "   "
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "pool.parquet")
+    with pytest.raises(DataError, match=r"unlabeled: column 'text', row 17001: text is empty or whitespace only"):
+        load_inputs(LAB, tmp_path / "pool.parquet")
+    labels = ["x"] * 20_000
+    labels[9_999] = "w"
+    pd.DataFrame({"text": [f"row {i}" for i in range(20_000)], "label": labels}).to_parquet(tmp_path / "gold.parquet")
+    with pytest.raises(DataError, match=r"unlabeled \(hidden gold\): row 9999: class 'w' has no labeled example"):
+        load_inputs(LAB, tmp_path / "gold.parquet")
+    pd.DataFrame({"body": ["a"]}).to_parquet(tmp_path / "nocol.parquet")
+    with pytest.raises(DataError, match="unlabeled: no column 'text'; the columns are: body"):
+        load_inputs(LAB, tmp_path / "nocol.parquet")
+    (tmp_path / "ragged.csv").write_text("text\na\nb,extra\n")
+    with pytest.raises(DataError, match="unlabeled: .*ragged.csv: malformed csv"):
+        load_inputs(LAB, tmp_path / "ragged.csv")

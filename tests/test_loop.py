@@ -91,8 +91,8 @@ def test_relabel_uses_only_the_latest_selection_and_stops_when_it_repeats(tmp_pa
 def test_patience_stops_and_final_is_best_round(tmp_path):
     # Eval gets worse once the pseudo-labels arrive: e0 flips to class b after any pseudo row.
     class Worsening(FakeLearner):
-        def predict_proba(self, texts):
-            out = super().predict_proba(texts)
+        def predict_proba(self, texts, out=None):
+            out = super().predict_proba(texts, out)
             if self.n > len(LABELED):
                 out[[i for i, t in enumerate(texts) if t == "e0"]] = [0.1, 0.9]
             return out

@@ -163,3 +163,26 @@ def test_augmented_training_sees_changed_texts(tiny_bert, monkeypatch):
     assert any(a != b for a, b in seen), "some training texts were changed"
     probs = t.predict_proba(frame["text"].tolist())  # labeling never augments
     assert len(seen) == stats["examples"] and probs.shape == (len(frame), 2)
+
+
+def test_labeling_a_pool_column_in_chunks_equals_labeling_the_list(tiny_bert, monkeypatch, tmp_path):
+    import datasets
+
+    import pseudolabel.trainer as trainer_module
+    from pseudolabel.data import TextColumn
+
+    frame = topic_frame(20, seed=3)
+    t = trainer(tiny_bert)
+    t.fit(frame["text"].tolist()[:8], np.arange(8) % 2, seed=0)
+    texts = frame["text"].tolist()
+    whole = t.predict_proba(texts)
+    monkeypatch.setattr(trainer_module, "LABEL_CHUNK", 7)  # 40 rows: six chunks, the last short
+    column = TextColumn(datasets.Dataset.from_dict({"text": texts[::-1]}), "text").subset(np.arange(40)[::-1])
+    out = np.lib.format.open_memmap(tmp_path / "probs.npy", mode="w+", dtype=np.float32, shape=(40, 2))
+    streamed = t.predict_proba(column, out=out)
+    assert streamed is out
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), whole, atol=1e-6)
+    assert not any(text in t._token_cache for text in texts[8:])  # labeled texts are not cached
+    assert t.n_truncated(column) == t.n_truncated(texts)
+    with pytest.raises(ValueError, match="out has shape"):
+        t.predict_proba(texts, out=np.zeros((3, 2), np.float32))
