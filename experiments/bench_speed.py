@@ -15,7 +15,9 @@ In one process, on the AG News pool with the bundled MiniLM (or ``--model``):
    each rate as a share of the matmul rate of its dtype, and argmax agreement with float32;
 3. training, examples/s: ``Trainer.fit`` (bf16, length-grouped batches) against a plain float32
    loop with random batches padded to their longest row;
-4. unless ``--skip-round``, the wall time of round 0 of ``SelfTrainer`` (train + label + select).
+4. unless ``--skip-round``, the wall time of round 0 of ``SelfTrainer`` (train + label + select);
+5. unless ``--skip-scale``, peak memory of that round on pools of 100k and 1M texts
+   (``experiments/bench_scale.py``, one fresh process per size).
 
 Throughput is reported as ratios to a peer measured in the same run: the machines are shared
 and noisy. Writes ``speed.md`` and ``speed.csv`` into ``--out`` and prints the Markdown.
@@ -234,6 +236,11 @@ def main(argv=None) -> None:
     parser.add_argument("--finetune-steps", type=int, default=40, help="steps of the classifier the labelers use")
     parser.add_argument("--round-pool", type=int, help="pool rows of the round (default: the whole pool)")
     parser.add_argument("--skip-round", action="store_true", help="leave out the SelfTrainer round")
+    parser.add_argument("--scale-sizes", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="pool sizes whose peak memory is measured (experiments/bench_scale.py)")
+    parser.add_argument("--scale-model", help="encoder of the scale part (default: tiny random BERT on CPU, "
+                        "the bundled MiniLM on GPU)")
+    parser.add_argument("--skip-scale", action="store_true", help="leave out the memory-at-scale part")
     parser.add_argument("--matmul-size", type=int, default=4096, help="side of the square matmul")
     parser.add_argument("--out", default="runs/bench-speed")
     args = parser.parse_args(argv)
@@ -264,6 +271,12 @@ def main(argv=None) -> None:
     rows += training_rows(model, names, shuffled, args.train_steps, max_length, device)
     if not args.skip_round:
         rows += round_rows(model, labeled, pool.iloc[: args.round_pool], out / "round")
+    scale_notes = []
+    if not args.skip_scale:
+        from bench_scale import scale_rows
+
+        scale, scale_notes = scale_rows(args.data, args.scale_sizes, args.scale_model, out / "scale", device.type)
+        rows += scale
 
     import accelerate
 
@@ -285,6 +298,7 @@ def main(argv=None) -> None:
     if not args.skip_round:
         notes.append(f"Round: settings of {SETTINGS.name}, history wall_seconds of round 0 (train + label + "
                      "select; saving the round is not in it); the round after it is not run.")
+    notes += scale_notes
     text = report(pd.DataFrame(rows), env, notes, argv if argv is not None else sys.argv[1:], out)
     print(text)
 

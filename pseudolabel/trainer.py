@@ -211,8 +211,18 @@ class Trainer:
         return batch
 
     def _loader(self, features: list[dict], batches) -> torch.utils.data.DataLoader:
+        """A loader that gives each process its share of ``batches``.
+
+        accelerate's module-level ``prepare_data_loader``, not ``Accelerator.prepare_data_loader``:
+        the latter keeps every loader it prepares (and so every chunk's tokens) for the life of the
+        accelerator, and labeling makes one per chunk per round.
+        """
+        from accelerate.data_loader import prepare_data_loader
+
+        acc = self.accelerator
         loader = torch.utils.data.DataLoader(features, batch_sampler=batches, collate_fn=self._collate)
-        return self.accelerator.prepare_data_loader(loader)
+        return prepare_data_loader(loader, acc.device, num_processes=acc.num_processes,
+                                   process_index=acc.process_index, put_on_device=True, even_batches=acc.even_batches)
 
     # -- model ----------------------------------------------------------------------------
     def _load_model(self, source: str):

@@ -38,10 +38,10 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     out = tmp_path / "out"
     bench_speed.main(["--data", str(ag_news_folder(tmp_path)), "--model", str(tiny_bert), "--out", str(out),
                       "--n-label", "24", "--train-steps", "2", "--finetune-steps", "2", "--round-pool", "20",
-                      "--matmul-size", "64"])
+                      "--matmul-size", "64", "--scale-sizes", "70", "--scale-model", str(tiny_bert)])
     table = pd.read_csv(out / "speed.csv")
     assert list(table.columns) == bench_speed.COLUMNS
-    assert table["part"].tolist() == ["matmul"] * 2 + ["labeling"] * 3 + ["training"] * 2 + ["round"] * 2
+    assert table["part"].tolist() == ["matmul"] * 2 + ["labeling"] * 3 + ["training"] * 2 + ["round"] * 2 + ["scale"] * 6
     assert (table["value"] > 0).all() and np.isfinite(table["value"]).all()
     labeling, training = table[table.part == "labeling"], table[table.part == "training"]
     assert labeling["ratio"].iloc[0] == 1.0 and training["ratio"].iloc[0] == 1.0
@@ -53,6 +53,23 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     assert markdown == capsys.readouterr().out.rstrip("\n") + "\n"
     assert "torch threads" in markdown and "| labeling | Trainer.predict_proba | bfloat16 |" in markdown
     assert (out / "classifier" / "config.json").is_file() and (out / "round" / "history.csv").is_file()
+    scale = table[table.part == "scale"].set_index("measure")["value"]
+    assert scale["SelfTrainer round 0 on 70 pool rows: peak anonymous memory"] > 50  # MiB: torch alone is more
+    assert "Scale: the AG News train pool repeated and perturbed" in markdown
+
+
+def test_scale_pool_repeats_and_perturbs_deterministically(tmp_path):
+    import bench_scale
+
+    texts = ["the cat sat on the mat today", "stocks fell sharply in early trading"]
+    path = bench_scale.make_pool(texts, np.array([3, 1]), 7, tmp_path / "p.parquet", group=3)
+    pool = pd.read_parquet(path)
+    assert len(pool) == 7 and pool["label"].tolist() == [3, 1] * 3 + [3]
+    assert pool["text"].tolist()[:2] == texts  # the first copy is the pool itself
+    copies = pool["text"].tolist()[2:]
+    assert all(c != texts[i % 2] for i, c in enumerate(copies))  # every later copy is perturbed
+    again = bench_scale.make_pool(texts, np.array([3, 1]), 7, tmp_path / "q.parquet", group=3)
+    assert pd.read_parquet(again).equals(pool)
 
 
 def test_matmul_rate_and_parameter_count(tiny_bert, one_thread):

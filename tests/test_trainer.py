@@ -179,8 +179,10 @@ def test_labeling_a_pool_column_in_chunks_equals_labeling_the_list(tiny_bert, mo
     monkeypatch.setattr(trainer_module, "LABEL_CHUNK", 7)  # 40 rows: six chunks, the last short
     column = TextColumn(datasets.Dataset.from_dict({"text": texts[::-1]}), "text").subset(np.arange(40)[::-1])
     out = np.lib.format.open_memmap(tmp_path / "probs.npy", mode="w+", dtype=np.float32, shape=(40, 2))
+    kept = len(t.accelerator._dataloaders)
     streamed = t.predict_proba(column, out=out)
     assert streamed is out
+    assert len(t.accelerator._dataloaders) == kept  # no chunk's loader (and tokens) outlives its chunk
     np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), whole, atol=1e-6)
     assert not any(text in t._token_cache for text in texts[8:])  # labeled texts are not cached
     assert t.n_truncated(column) == t.n_truncated(texts)
