@@ -16,7 +16,7 @@ size runs in a fresh process (``--child``), so its peak memory is its own:
 * for contrast, ``--child --as-list``: the same parquet read the usual way, texts as a Python
   list (what the pool cost before it was streamed), and nothing else.
 
-Peak memory is reported three ways, read from the kernel: ``ru_maxrss`` (peak resident set, which
+Peak memory is reported three ways, read from the kernel: ``VmHWM`` (peak resident set, which
 also counts pages of memory-mapped files the process has touched: page cache the kernel may drop
 at any time), and the peaks of ``RssAnon`` (the process's own heap: what can run a machine out of
 memory) and ``RssFile``, sampled every 50 ms.
@@ -123,6 +123,17 @@ class PeakMemory:
 
 
 def max_rss_bytes() -> int:
+    """Peak resident set of this process image.
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` survives ``fork`` + ``exec``, so a child started
+    by a large parent (the speed benchmark after its model runs) would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB
 
@@ -195,7 +206,7 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
                  got["rows"], got["rows"] / got["label_seconds"], listed["max_rss"] / 2**20)
         what = f"SelfTrainer round 0 on {n:,} pool rows"
         rows += [
-            {"part": "scale", "measure": f"{what}: peak RSS (ru_maxrss)", "value": got["max_rss"] / 2**20, "unit": "MiB"},
+            {"part": "scale", "measure": f"{what}: peak RSS (VmHWM)", "value": got["max_rss"] / 2**20, "unit": "MiB"},
             {"part": "scale", "measure": f"{what}: peak anonymous memory", "value": got["peak_anon"] / 2**20, "unit": "MiB"},
             {"part": "scale", "measure": f"{what}: peak mapped-file memory", "value": got["peak_file"] / 2**20, "unit": "MiB"},
             {"part": "scale", "measure": f"{what}: labeling", "value": got["rows"] / got["label_seconds"], "unit": "ex/s"},
