@@ -189,6 +189,7 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
     cfg = load_config(HERE / "bench_accuracy.yaml").to_dict()
     cfg["model"]["name"] = model
     cfg["selection"]["max_per_class"] = MAX_PER_CLASS
+    dtype = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}[cfg["train"]["mixed_precision"]]
     rows = []
     for n in sizes:
         t0 = time.perf_counter()
@@ -205,7 +206,7 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
                  "peak RSS %.0f MB", n, got["max_rss"] / 2**20, got["peak_anon"] / 2**20, got["peak_file"] / 2**20,
                  got["rows"], got["rows"] / got["label_seconds"], listed["max_rss"] / 2**20)
         what = f"SelfTrainer round 0 on {n:,} pool rows"
-        rows += [
+        rows += [{**row, "dtype": dtype if "Python list" not in row["measure"] else ""} for row in [
             {"part": "scale", "measure": f"{what}: peak RSS (VmHWM)", "value": got["max_rss"] / 2**20, "unit": "MiB"},
             {"part": "scale", "measure": f"{what}: peak anonymous memory", "value": got["peak_anon"] / 2**20, "unit": "MiB"},
             {"part": "scale", "measure": f"{what}: peak mapped-file memory", "value": got["peak_file"] / 2**20, "unit": "MiB"},
@@ -213,7 +214,7 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
             {"part": "scale", "measure": f"{what}: wall, process start to end", "value": got["seconds"], "unit": "s"},
             {"part": "scale", "measure": f"the same {n:,} texts as a Python list (pandas): peak RSS",
              "value": listed["max_rss"] / 2**20, "unit": "MiB"},
-        ]
+        ]]
     notes = [f"Scale: the AG News train pool repeated and perturbed (one seeded word deletion or repetition per copy) to each "
              f"size; one fresh process per size running `SelfTrainer` round 0 (settings of bench_accuracy.yaml, "
              f"top-k capped at {MAX_PER_CLASS} rows per class) with the {name}. Peak RSS counts the touched pages "
