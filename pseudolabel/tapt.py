@@ -14,7 +14,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +27,9 @@ def adapt_encoder(source: str, texts: Sequence[str], folder: Path, *, steps: int
     The encoder is written to a temporary folder and renamed into place, so a killed run never
     leaves a half-written one; sequence-classification models load it and drop the MLM head.
     """
-    from transformers import (AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling,
-                              get_linear_schedule_with_warmup)
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
-    from .trainer import LengthGroupedBatches, _quiet_transformers
+    from .trainer import LengthGroupedBatches, StepLoop, _quiet_transformers
 
     folder = Path(folder)
     if (folder / "config.json").is_file():
@@ -51,32 +49,22 @@ def adapt_encoder(source: str, texts: Sequence[str], folder: Path, *, steps: int
     batches = LengthGroupedBatches([len(x) for x in ids], batch_size, seed)
     loader = accelerator.prepare_data_loader(torch.utils.data.DataLoader(
         [{"input_ids": x} for x in ids], batch_sampler=batches, collate_fn=collator))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * steps), steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    model.train()
-    step, losses = 0, []
-    bar = tqdm(total=steps, desc="adapt (MLM)", unit="step", leave=False,
-               disable=None if accelerator.is_local_main_process else True)
-    while step < steps:
+    loop = StepLoop(model, accelerator, steps=steps, learning_rate=learning_rate, weight_decay=0.01,
+                    warmup_steps=math.ceil(0.06 * steps), desc="adapt (MLM)")
+    losses = []
+    while loop.running:
         for batch in loader:
-            loss = model(**batch).loss
+            loss = loop.model(**batch).loss
             accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
             losses.append(loss.item())
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-            if step >= steps:
+            if not loop.step(losses[-1]):
                 break
-    bar.close()
+    model = loop.finish()
     if accelerator.is_main_process:
-        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         tmp.rename(folder)
     accelerator.wait_for_everyone()
     logger.info("task-adaptive pretraining: %d steps on %d texts, MLM loss %.3f -> %.3f; saved %s",
-                step, len(ids), float(np.mean(losses[:10])), float(np.mean(losses[-10:])), folder)
+                loop.done, len(ids), float(np.mean(losses[:10])), float(np.mean(losses[-10:])), folder)
     return str(folder)

@@ -146,6 +146,56 @@ class LengthGroupedBatches:
             yield batches[i]
 
 
+class StepLoop:
+    """The optimisation shared by classifier training and masked-language-model adaptation.
+
+    AdamW (no weight decay on biases and norms; the fused kernel on CPU and CUDA, which
+    measured 15-20% more training examples/s than the default on the 2-core CPU: each step
+    touches every weight, the 30k-row embedding table included), a linear warm-up then decay to
+    0 over ``steps``, the model and optimizer prepared by accelerate, and a progress bar. The
+    caller computes and back-propagates each loss on :attr:`model`, then calls :meth:`step`.
+    """
+
+    NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
+
+    def __init__(self, model, accelerator: Accelerator, *, steps: int, learning_rate: float, weight_decay: float,
+                 warmup_steps: int, desc: str):
+        from transformers import get_linear_schedule_with_warmup
+
+        named = list(model.named_parameters())
+        groups = [
+            {"params": [p for n, p in named if not any(k in n for k in self.NO_DECAY)], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if any(k in n for k in self.NO_DECAY)], "weight_decay": 0.0},
+        ]
+        fused = {"fused": True} if accelerator.device.type in ("cpu", "cuda") else {}
+        optimizer = torch.optim.AdamW(groups, lr=learning_rate, **fused)
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, steps)
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.model.train()
+        self.accelerator, self.steps, self.done = accelerator, steps, 0
+        self.bar = tqdm(total=steps, desc=desc, unit="step", leave=False,
+                        disable=None if accelerator.is_local_main_process else True)
+
+    @property
+    def running(self) -> bool:
+        return self.done < self.steps
+
+    def step(self, loss: float) -> bool:
+        """Apply the gradients of the loss just back-propagated; False once ``steps`` are done."""
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad()
+        self.done += 1
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss:.3f}")
+        return self.running
+
+    def finish(self):
+        """Close the progress bar; the trained model, unwrapped from accelerate's wrappers."""
+        self.bar.close()
+        return self.accelerator.unwrap_model(self.model)
+
+
 class Trainer:
     """Fine-tunes a fresh sequence classifier and labels texts with it.
 
@@ -247,8 +297,6 @@ class Trainer:
         """
         import time
 
-        from transformers import get_linear_schedule_with_warmup
-
         cfg, acc = self.config, self.accelerator
         set_seed(seed)
         model = self._load_model(init_from or self.source)
@@ -265,25 +313,11 @@ class Trainer:
         total = len(batches) * cfg.epochs
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
-             "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)],
-             "weight_decay": 0.0},
-        ]
-        # the fused kernel updates all parameters in one pass: measured 15-20% more training
-        # examples/s than the default on the 2-core CPU (the step touches every weight, the
-        # 30k-row embedding table included, for a batch of a few short texts)
-        fused = {"fused": True} if acc.device.type in ("cpu", "cuda") else {}
-        optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate, **fused)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-        model, optimizer = acc.prepare(model, optimizer)
-        model.train()
+        loop = StepLoop(model, acc, steps=total, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
+                        warmup_steps=int(cfg.warmup_ratio * total), desc=desc)
         world, rank = acc.num_processes, acc.process_index
-        step, seen, loss_value, start = 0, 0, float("nan"), time.perf_counter()
-        bar = tqdm(total=total, desc=desc, unit="step", disable=None if acc.is_local_main_process else True, leave=False)
-        while step < total:
+        seen, loss_value, start = 0, float("nan"), time.perf_counter()
+        while loop.running:
             for global_batch in batches:
                 # Every process walks the same global batches and takes every world-th row of
                 # each, so one optimizer step sees the same rows whatever the number of
@@ -293,28 +327,20 @@ class Trainer:
                 rows = [features[i] for i in mine] or [{**features[global_batch[0]], "weights": 0.0}]
                 if cfg.augment > 0:
                     taken = mine or global_batch[:1]
-                    fresh = self._augmented_ids([texts[i] for i in taken], taken, seed, step)
+                    fresh = self._augmented_ids([texts[i] for i in taken], taken, seed, loop.done)
                     rows = [{**f, "input_ids": x} for f, x in zip(rows, fresh)]
                 batch = {k: v.to(acc.device) for k, v in self._collate(rows).items()}
                 # DDP averages the processes' gradients: scaling each process's summed loss by
                 # world / global batch size makes that average the global batch's mean loss.
-                loss = self._backward(model, batch, world / len(global_batch))
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-                step += 1
+                loss_value = self._backward(loop.model, batch, world / len(global_batch)).item()
                 seen += len(global_batch)
-                loss_value = loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}")
-                if step >= total:
+                if not loop.step(loss_value):
                     break
-        bar.close()
-        self.model = acc.unwrap_model(model)
+        self.model = loop.finish()
         self.model.eval()
         acc.free_memory()
         seconds = time.perf_counter() - start
-        return {"steps": step, "examples": seen, "seconds": seconds, "loss": loss_value}
+        return {"steps": loop.done, "examples": seen, "seconds": seconds, "loss": loss_value}
 
     def _augmented_ids(self, texts: Sequence[str], rows: Sequence[int], seed: int, step: int) -> list[list[int]]:
         """Token ids of a fresh augmented variant of each text; the variant depends only on
