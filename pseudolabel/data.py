@@ -122,7 +122,7 @@ def read_pool(source: TableLike, *, name: str = "unlabeled") -> "datasets.Datase
 
 
 class TextColumn(Sequence[str]):
-    """A text column of a :class:`datasets.Dataset`, read a slice at a time.
+    """A text column of a :class:`datasets.Dataset`, read a slice at a time (any column reads so).
 
     The unlabeled pool is one of these: its length and any row are at hand, but the texts stay in
     the (memory-mapped) Arrow table until asked for, a chunk at a time (:meth:`chunks`) or by row
@@ -322,9 +322,7 @@ def load_pool(source: TableLike, label_set: LabelSet, labeled: set[str], *, text
     if label_column in dataset.column_names:
         where = f"{name} (hidden gold)"
         gold = np.empty(len(texts), dtype=np.int64)
-        column = dataset.with_format("arrow")
-        for start in range(0, len(texts), chunk):
-            values = check_labels(column[start : start + chunk][label_column].to_pylist(), label_column,
-                                  name=where, offset=start)
+        for start, part in zip(range(0, len(texts), chunk), TextColumn(dataset, label_column).chunks(chunk)):
+            values = check_labels(part, label_column, name=where, offset=start)
             gold[start : start + len(values)] = label_set.encode(values, name=where, offset=start)
     return texts, gold, repeats

@@ -151,7 +151,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         m["selected_per_class"] = dict(zip(names, np.bincount(s.labels, minlength=len(names)).tolist()))
         if inputs.pool_gold is not None and len(chosen):
             m["pseudo_precision"] = float(np.mean(inputs.pool_gold[chosen["pool_row"]] == s.labels))
-    m["n_truncated"] = learner.n_truncated(texts) + (learner.n_truncated(labeled_now) if len(labeled_now) else 0)
+    m["n_truncated"] = learner.n_truncated(texts) + learner.n_truncated(labeled_now)
     m["n_selected"] = len(chosen)
     m["selection_rate"] = len(chosen) / len(candidates) if "n_candidates" in m else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),

@@ -235,7 +235,7 @@ class Trainer:
         """Token ids per text, truncated to ``max_length``; each distinct text is tokenized once."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._token_cache))
         if missing:
-            ids = self.tokenizer(missing, truncation=True, max_length=self.max_length)["input_ids"]
+            ids = self.tokenize(missing)
             self._token_cache.update(zip(missing, ids))
         return [self._token_cache[t] for t in texts]
 
@@ -347,7 +347,7 @@ class Trainer:
         (seed, step, row), so it does not matter which process draws it."""
         variants = [augment(t, self.config.augment, np.random.default_rng([seed, step, int(r)]), self._synonyms)
                     for t, r in zip(texts, rows)]
-        return self.tokenizer(variants, truncation=True, max_length=self.max_length)["input_ids"]
+        return self.tokenize(variants)
 
     def _backward(self, model, batch: dict, scale: float, sync: bool = True) -> torch.Tensor:
         """Forward and backward one batch; on out-of-memory, the two halves one after the other.
