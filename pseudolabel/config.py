@@ -235,6 +235,8 @@ def _coerce(hint: Any, value: Any, *, key: str, where: str):
         return _coerce(inner, value, key=key, where=where)
     if origin is Literal:
         choices = typing.get_args(hint)
+        if value is False and "no" in choices:
+            value = "no"  # YAML 1.1 reads a bare `no` (mixed_precision: no) as false
         if value not in choices:
             raise ConfigError(f"{where}: config key {key!r}: got {value!r}, expected one of {', '.join(map(str, choices))}")
         return value

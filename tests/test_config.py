@@ -54,6 +54,10 @@ def test_overrides_are_typed():
     assert cfg.train.max_steps is None and cfg.selection.threshold == 0.75
     assert cfg.train.learning_rate == pytest.approx(3e-5) and cfg.loop.patience == 2
     assert cfg.data.eval == "other.csv"
+    # YAML 1.1 reads a bare `no` as false: `train.mixed_precision=no` still means no mixed precision
+    assert load_config(REPO / "experiments" / "ag_news_1k.yaml", ["train.mixed_precision=no"]).train.mixed_precision == "no"
+    with pytest.raises(ConfigError, match="expected one of no, bf16, fp16"):
+        load_config(REPO / "experiments" / "ag_news_1k.yaml", ["train.mixed_precision=yes"])
 
 
 def test_unreadable_configs(tmp_path):
