@@ -90,29 +90,33 @@ def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=Non
     config = settings(overrides)
     st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
     st.fit(labeled, pool)  # the pool keeps its label column: hidden, used only for precision
-    if rounds_out is not None:
-        rounds_out += score_rounds(st, test, n_classes)
-    return st.predict(test["text"].tolist())
+    if rounds_out is None:
+        return st.predict(test["text"].tolist())
+    per_round, preds = score_rounds(st, test, n_classes)
+    rounds_out += per_round
+    return preds[st.final_round_]  # the final model is one of the rounds: labeled once, not twice
 
 
-def score_rounds(st: SelfTrainer, test: pd.DataFrame, n_classes: int) -> list[dict]:
+def score_rounds(st: SelfTrainer, test: pd.DataFrame, n_classes: int) -> tuple[list[dict], dict]:
     """Each finished round's model scored on the test split (reported only, never used to choose).
 
-    One trainer serves every round, so the test texts are tokenized once.
+    One trainer serves every round, so the test texts are tokenized once. Returns the rows for
+    ``rounds.csv`` and each round's test predictions.
     """
     from pseudolabel.trainer import Trainer, make_accelerator
 
-    cfg, texts, out = st.config_, test["text"].tolist(), []
+    cfg, texts, out, preds = st.config_, test["text"].tolist(), [], {}
     scorer = Trainer(str(st.run_dir_ / "final"), st.label_set_.names, config=cfg.train,
                      max_length=cfg.model.max_length, accelerator=make_accelerator(cfg.train.mixed_precision))
     for _, row in st.history_.iterrows():
         r = int(row["round"])
         scorer.load(st.run_dir_ / "rounds" / f"round_{r:03d}" / "model")
-        s = scores(test, scorer.predict_proba(texts).argmax(1), n_classes)
+        preds[r] = scorer.predict_proba(texts).argmax(1)
+        s = scores(test, preds[r], n_classes)
         out.append({"round": r, "n_selected": row["n_selected"], "n_pseudo_total": row["n_pseudo_total"],
                     "pseudo_precision": row.get("pseudo_precision"), "test_accuracy": s["accuracy"],
                     "test_macro_f1": s["macro_f1"], "wall_seconds": row["wall_seconds"]})
-    return out
+    return out, preds
 
 
 def run_sklearn(labeled, pool, test, seed):

@@ -65,3 +65,20 @@ def test_variant_and_set_parse_and_fail_early():
 
     with pytest.raises(ConfigError, match="selection.magic"):
         bench.parse_variant("bad:selection.magic=1")
+
+
+def test_pseudolabel_arm_returns_the_final_models_predictions(tiny_bert, tmp_path):
+    """The arm reuses the final round's test predictions from the per-round scoring: they must be
+    exactly what the saved final model predicts."""
+    from pseudolabel import SelfTrainer
+
+    train, test = synthetic(), synthetic(6)
+    labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.max_steps=4", "train.batch_size=4",
+                 "loop.max_rounds=1"]
+    per_round = []
+    pred = bench.run_pseudolabel(labeled, pool, test, 2, 0, tmp_path / "run", rounds_out=per_round, overrides=overrides)
+    assert [r["round"] for r in per_round] == [0, 1] and per_round[0]["n_selected"] > 0
+    again = SelfTrainer.from_run(tmp_path / "run").predict(test["text"].tolist())
+    np.testing.assert_array_equal(pred, again)
+    assert per_round[-1]["test_accuracy"] == bench.scores(test, pred, 2)["accuracy"]
