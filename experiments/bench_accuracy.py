@@ -237,7 +237,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data", default="../shared/datasets", help="folder with ag_news/ and sst2/, or 'hf'")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS,
+                        help="the methods to run; none (a bare --methods) runs only the --variant arms, "
+                             "e.g. to add arms to an earlier run's table")
     parser.add_argument("--pool-size", type=int, help="a smaller pool, for a quick rerun of one cell")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override pseudolabel's settings (also supervised's and the ceiling's), repeatable")
