@@ -29,7 +29,7 @@ def adapt_encoder(source: str, texts: Sequence[str], folder: Path, *, steps: int
     """
     from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
 
-    from .trainer import LengthGroupedBatches, StepLoop, _quiet_transformers
+    from .trainer import LengthGroupedBatches, StepLoop, _quiet_transformers, shard_loader
 
     folder = Path(folder)
     if (folder / "config.json").is_file():
@@ -47,8 +47,8 @@ def adapt_encoder(source: str, texts: Sequence[str], folder: Path, *, steps: int
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=mlm_probability)
     batches = LengthGroupedBatches([len(x) for x in ids], batch_size, seed)
-    loader = accelerator.prepare_data_loader(torch.utils.data.DataLoader(
-        [{"input_ids": x} for x in ids], batch_sampler=batches, collate_fn=collator))
+    loader = shard_loader(torch.utils.data.DataLoader(
+        [{"input_ids": x} for x in ids], batch_sampler=batches, collate_fn=collator), accelerator)
     loop = StepLoop(model, accelerator, steps=steps, learning_rate=learning_rate, weight_decay=0.01,
                     warmup_steps=math.ceil(0.06 * steps), desc="adapt (MLM)")
     losses = []

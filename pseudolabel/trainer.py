@@ -146,6 +146,20 @@ class LengthGroupedBatches:
             yield batches[i]
 
 
+def shard_loader(loader: torch.utils.data.DataLoader, accelerator: Accelerator) -> torch.utils.data.DataLoader:
+    """``loader`` prepared by accelerate: each process gets its share of the batches, on its device.
+
+    accelerate's module-level ``prepare_data_loader``, not ``Accelerator.prepare_data_loader``:
+    the latter keeps every loader it prepares (and so every chunk's tokens) for the life of the
+    accelerator, and labeling makes one per chunk per round.
+    """
+    from accelerate.data_loader import prepare_data_loader
+
+    acc = accelerator
+    return prepare_data_loader(loader, acc.device, num_processes=acc.num_processes, process_index=acc.process_index,
+                               put_on_device=True, even_batches=acc.even_batches)
+
+
 class StepLoop:
     """The optimisation shared by classifier training and masked-language-model adaptation.
 
@@ -261,18 +275,9 @@ class Trainer:
         return batch
 
     def _loader(self, features: list[dict], batches) -> torch.utils.data.DataLoader:
-        """A loader that gives each process its share of ``batches``.
-
-        accelerate's module-level ``prepare_data_loader``, not ``Accelerator.prepare_data_loader``:
-        the latter keeps every loader it prepares (and so every chunk's tokens) for the life of the
-        accelerator, and labeling makes one per chunk per round.
-        """
-        from accelerate.data_loader import prepare_data_loader
-
-        acc = self.accelerator
-        loader = torch.utils.data.DataLoader(features, batch_sampler=batches, collate_fn=self._collate)
-        return prepare_data_loader(loader, acc.device, num_processes=acc.num_processes,
-                                   process_index=acc.process_index, put_on_device=True, even_batches=acc.even_batches)
+        """A loader that gives each process its share of ``batches`` (see :func:`shard_loader`)."""
+        return shard_loader(torch.utils.data.DataLoader(features, batch_sampler=batches, collate_fn=self._collate),
+                            self.accelerator)
 
     # -- model ----------------------------------------------------------------------------
     def _load_model(self, source: str):
