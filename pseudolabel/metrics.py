@@ -75,10 +75,18 @@ def format_report(result: dict) -> str:
     else:
         lines.append(f"confusion matrix: {len(names)} classes, too many to print; "
                      f"the {MAX_MATRIX_CLASSES} largest confusions (the whole matrix is in --json)")
-        off = cells.copy()
-        np.fill_diagonal(off, 0)
-        order = np.argsort(-off, axis=None, kind="stable")[:MAX_MATRIX_CLASSES]
-        for t, p in zip(*np.unravel_index(order, off.shape)):
-            if off[t, p]:
-                lines.append(f"  {off[t, p]:6d}  true {names[t]} -> predicted {names[p]}")
+        for t, p, count in largest_confusions(cells, MAX_MATRIX_CLASSES):
+            lines.append(f"  {count:6d}  true {names[t]} -> predicted {names[p]}")
     return "\n".join(lines)
+
+
+def largest_confusions(cells: np.ndarray, k: int) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells of a confusion matrix, largest first.
+
+    Returns ``(true class, predicted class, count)`` triples; cells holding 0 are left out and
+    ties keep row-major order.
+    """
+    off = np.array(cells, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    return [(int(t), int(p), int(off[t, p])) for t, p in zip(*np.unravel_index(order, off.shape)) if off[t, p]]
