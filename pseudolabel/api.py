@@ -154,22 +154,23 @@ class SelfTrainer:
         source = resolve_model(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code)
         accelerator = make_accelerator(cfg.train.mixed_precision)
         state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
-        state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
-        if cfg.model.tapt_steps:
-            from .tapt import adapt_encoder
+        with state.lock():  # one writer per run folder, from opening it to the last round written
+            state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
+            if cfg.model.tapt_steps:
+                from .tapt import adapt_encoder
 
-            # the MLM steps see at most steps x batch rows: read only those from the pool
-            rng = np.random.default_rng(cfg.seed)
-            rows = np.sort(rng.permutation(len(inputs.pool_texts))[: cfg.model.tapt_steps * cfg.train.batch_size])
-            source = adapt_encoder(
-                source, inputs.labeled_texts + inputs.pool_texts.take(rows), state.root / "adapted_encoder",
-                steps=cfg.model.tapt_steps, batch_size=cfg.train.batch_size, learning_rate=cfg.model.tapt_learning_rate,
-                max_length=cfg.model.max_length, seed=cfg.seed, accelerator=accelerator,
-                trust_remote_code=cfg.model.trust_remote_code)
-        learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
-                          accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
-        before = len(state.finished_rounds())
-        rounds = run_rounds(inputs, learner, state, cfg, max_new_rounds=max_new_rounds)
+                # the MLM steps see at most steps x batch rows: read only those from the pool
+                rng = np.random.default_rng(cfg.seed)
+                rows = np.sort(rng.permutation(len(inputs.pool_texts))[: cfg.model.tapt_steps * cfg.train.batch_size])
+                source = adapt_encoder(
+                    source, inputs.labeled_texts + inputs.pool_texts.take(rows), state.root / "adapted_encoder",
+                    steps=cfg.model.tapt_steps, batch_size=cfg.train.batch_size, learning_rate=cfg.model.tapt_learning_rate,
+                    max_length=cfg.model.max_length, seed=cfg.seed, accelerator=accelerator,
+                    trust_remote_code=cfg.model.trust_remote_code)
+            learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
+                              accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
+            before = len(state.finished_rounds())
+            rounds = run_rounds(inputs, learner, state, cfg, max_new_rounds=max_new_rounds)
         self.rounds_run_ = len(rounds) - before
         self.config_ = cfg
         self._learner = learner

@@ -15,3 +15,12 @@ class DataError(PseudolabelError):
 
 class RunStateError(PseudolabelError):
     """A run folder does not match the run asked for, or is not a pseudolabel run."""
+
+
+class RunLockedError(RunStateError):
+    """Another process is writing the run folder; the message names it (process id, host, since when)."""
+
+
+class WriteError(PseudolabelError):
+    """Writing failed for a reason outside pseudolabel (disk full, quota, read-only filesystem);
+    nothing half-written is left in place, and the same command resumes once the cause is fixed."""

@@ -31,6 +31,7 @@ import pandas as pd
 from .config import Config
 from .data import LabelSet
 from .errors import RunStateError
+from .lock import run_lock
 
 ROUND_GLOB = "round_[0-9][0-9][0-9]"
 
@@ -97,6 +98,13 @@ class RunState:
         self.barrier = barrier
 
     # -- creation and ownership ---------------------------------------------------------
+    def lock(self):
+        """A context manager holding the run folder's writer lock (:func:`pseudolabel.lock.run_lock`).
+
+        Only the main process takes it: the others write nothing, and wait on the barrier.
+        """
+        return run_lock(self.root) if self.is_main else contextlib.nullcontext()
+
     def open(self, config: Config, data_fingerprint: str, label_set: LabelSet, *, overwrite: bool = False) -> None:
         """Create the folder for ``config``, or check that an existing one belongs to it.
 
