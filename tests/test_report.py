@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -65,15 +66,17 @@ def synthetic_run(root: Path, classes: list[str], *, n_rounds: int = 3, eval: bo
                               "label": labels, "confidence": rng.uniform(0.9, 1.0, size=rows),
                               "round": np.full(rows, r), "probs": list(probs)})
         folder = root / "rounds" / f"round_{r:03d}"
-        folder.mkdir(parents=True)
+        (folder / "model").mkdir(parents=True)
+        (folder / "model" / "fake.json").write_text("{}")  # a model folder, in the loop tests' fake format
         frame.to_parquet(folder / "pseudo_labels.parquet", index=False)
         (folder / "metrics.json").write_text(json.dumps(m))
         n_pseudo += rows
         if last and final_round is None:
             break
     if final_round is not None:
-        (root / "final").mkdir()
-        (root / "final" / "final.json").write_text(json.dumps({"round": final_round, "reason": "best eval_accuracy"}))
+        shutil.copytree(root / "rounds" / f"round_{final_round:03d}" / "model", root / "final")
+        reason = "best eval_accuracy" if eval else "last round (no eval split, so no round could be compared)"
+        (root / "final" / "final.json").write_text(json.dumps({"round": final_round, "reason": reason}))
     return truth
 
 
@@ -142,7 +145,7 @@ def test_report_png_is_replaced_not_appended(tmp_path):
     synthetic_run(run, ["neg", "pos"], final_round=None)
     draw_report(run)
     first = (run / "report.png").read_bytes()
-    (run / "final").mkdir()
+    shutil.copytree(run / "rounds" / "round_000" / "model", run / "final")
     (run / "final" / "final.json").write_text(json.dumps({"round": 0, "reason": "best eval_accuracy"}))
     draw_report(run)
     assert (run / "report.png").read_bytes() != first  # the title and the final-round marker changed
