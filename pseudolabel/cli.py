@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -19,10 +20,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("run", "run every remaining round"), ("run-round", "run exactly the next unfinished round")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", required=True, help="YAML file (see experiments/)")
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set selection.threshold=0.8 (repeatable)")
-        p.add_argument("--overwrite", action="store_true",
-                       help="replace a run folder that holds a run of another config or data")
+        p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="override config keys, e.g. --set selection.threshold=0.8 loop.max_rounds=5")
+        redo = p.add_mutually_exclusive_group()
+        redo.add_argument("--overwrite", action="store_true",
+                          help="replace a run folder that holds a run of another config or data")
+        redo.add_argument("--discard-from", type=_round_number, metavar="N",
+                          help="first remove round N, the rounds after it and final/ (a damaged round), then run")
     p = sub.add_parser("predict", help="label a file with a finished run's final model")
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--input", required=True, help=".csv, .jsonl or .parquet with a text column")
@@ -37,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _round_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a round number (0, 1, ...), got {text!r}")
+    return int(text)
+
+
 def cmd_run(args, max_new_rounds: int | None) -> int:
     from .api import SelfTrainer
     from .config import load_config
@@ -46,7 +56,20 @@ def cmd_run(args, max_new_rounds: int | None) -> int:
         if getattr(cfg.data, key) is None:
             raise PseudolabelError(f"{args.config}: config key 'data.{key}' is required by the CLI")
     st = SelfTrainer(config=cfg, overwrite=args.overwrite)
-    st.fit(cfg.data.labeled, cfg.data.unlabeled, cfg.data.eval, max_new_rounds=max_new_rounds)
+    if args.discard_from is None:
+        st.fit(cfg.data.labeled, cfg.data.unlabeled, cfg.data.eval, max_new_rounds=max_new_rounds)
+    else:
+        from accelerate import PartialState
+
+        from .state import RunState
+
+        procs = PartialState()
+        state = RunState(cfg.output_dir, is_main=procs.is_main_process, barrier=procs.wait_for_everyone)
+        with state.lock():  # held on into fit(), so no other writer starts between the discard and the redo
+            gone = state.discard_from(args.discard_from, cfg)
+            which = f"rounds {gone[0]}-{gone[-1]}" if len(gone) > 1 else f"round {gone[0]}"
+            print(f"{cfg.output_dir}: discarded {which}; running again from round {gone[0]}")
+            st.fit(cfg.data.labeled, cfg.data.unlabeled, cfg.data.eval, max_new_rounds=max_new_rounds)
     if st.rounds_run_ == 0:
         print(f"{cfg.output_dir}: all rounds are done (rounds 0-{st.n_rounds_}, stopped: "
               f"{st.termination_condition_}); nothing to do")
@@ -104,6 +127,10 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+"""OSErrors that are the disk's, not the program's: one line and exit 2, not a traceback."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
@@ -118,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_evaluate(args)
     except PseudolabelError as exc:
         print(f"pseudolabel: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # a write outside the run folder's checked writes (the labeling scratch file, the adapted
+        # encoder): the next run removes its partial files, as after a kill
+        print(f"pseudolabel: error: {exc.filename or 'a file'}: {exc.strerror}; finished rounds are kept: free some "
+              "space (or make the folder writable) and run the same command again to resume", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pseudolabel: interrupted; finished rounds are kept, run the same command to resume", file=sys.stderr)
