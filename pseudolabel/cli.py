@@ -6,7 +6,6 @@ import argparse
 import errno
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -82,43 +81,25 @@ def cmd_run(args, max_new_rounds: int | None) -> int:
     return 0
 
 
-def _load(args):
-    from .api import SelfTrainer
-    from .data import read_table, texts_from
-
-    st = SelfTrainer.from_run(args.run)
-    frame = read_table(args.input, name=args.input)
-    text_col = args.text_column or st.config_.data.text_column
-    return st, frame, texts_from(frame, text_col, name=args.input)
-
-
 def cmd_predict(args) -> int:
-    from .data import READERS
+    from .api import SelfTrainer
+    from .predict import check_output, predict_file
 
-    out = Path(args.output)
-    if out.suffix.lower() not in READERS:
-        raise PseudolabelError(f"--output {out}: unsupported file type {out.suffix!r}; use .csv, .jsonl or .parquet")
-    st, frame, texts = _load(args)
-    probs = st.predict_proba(texts)
-    frame = frame.assign(prediction=st.label_set_.decode(probs.argmax(axis=1)), confidence=probs.max(axis=1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
-    if out.suffix.lower() == ".csv":
-        frame.to_csv(tmp, index=False)
-    elif out.suffix.lower() == ".parquet":
-        frame.to_parquet(tmp, index=False)
-    else:
-        frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    os.replace(tmp, out)
-    print(f"wrote {len(frame)} predictions to {out}")
+    out = check_output(args.output)
+    st = SelfTrainer.from_run(args.run)
+    rows = predict_file(st, args.input, out, text_column=args.text_column)
+    print(f"wrote {rows} predictions to {out}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .data import labels_from
+    from .api import SelfTrainer
+    from .data import labels_from, read_table, texts_from
     from .metrics import format_report, report
 
-    st, frame, texts = _load(args)
+    st = SelfTrainer.from_run(args.run)
+    frame = read_table(args.input, name=args.input)
+    texts = texts_from(frame, args.text_column or st.config_.data.text_column, name=args.input)
     label_col = args.label_column or st.config_.data.label_column
     gold = st.label_set_.encode(labels_from(frame, label_col, name=args.input), name=args.input)
     pred = st.predict_proba(texts).argmax(axis=1)
