@@ -121,7 +121,9 @@ class RunState:
         """Create the folder for ``config``, or check that an existing one belongs to it.
 
         Raises :class:`RunStateError` when the folder holds another config's or another
-        data set's run (unless ``overwrite``), or is a non-empty folder that is not a run.
+        data set's run (unless ``overwrite``), or is a non-empty folder that is not a run;
+        :class:`DamagedRunError` when a finished round is damaged; :class:`WriteError` when a
+        new folder cannot be written (nothing of it is kept).
         """
         meta = self.root / "run.json"
         cfg_dict = config.to_dict()
@@ -228,10 +230,12 @@ class RunState:
         if not (self.root / "run.json").is_file():
             raise RunStateError(f"{self.root}: not a pseudolabel run folder (no run.json); nothing to discard")
         self._check_config(self._run_meta(), config.to_dict())
-        doomed = [d for d in sorted((self.root / "rounds").glob(ROUND_GLOB)) if int(d.name[len("round_"):]) >= r]
+        rounds = sorted((self.root / "rounds").glob(ROUND_GLOB))
+        doomed = [d for d in rounds if int(d.name[len("round_"):]) >= r]
         if not doomed:
-            raise RunStateError(f"--discard-from {r}: {self.root} has no round {r} or later "
-                                f"({len(list((self.root / 'rounds').glob(ROUND_GLOB)))} rounds); nothing to discard")
+            have = f"its rounds are 0-{len(rounds) - 1}" if rounds else "it has no rounds yet"
+            raise RunStateError(f"--discard-from {r}: {self.root} has no round {r} or later ({have}); "
+                                "nothing to discard")
         self.barrier()
         if self.is_main:
             for folder in [self.root / "final", *reversed(doomed)]:  # the last round first: no gap is ever seen

@@ -209,7 +209,7 @@ def test_discard_from_redoes_the_damaged_round_and_keeps_the_earlier_ones(made, 
     truncate(run / "rounds" / "round_002" / "pseudo_labels.parquet")
 
     assert cli(cfg, run, "run-round", "--discard-from", "3") == 2
-    assert last_error(capsys).endswith("has no round 3 or later (3 rounds); nothing to discard")
+    assert last_error(capsys).endswith("has no round 3 or later (its rounds are 0-2); nothing to discard")
     assert cli(cfg, run, "run-round", "--discard-from", "2", "--set", "seed=7") == 2
     assert "belongs to a different config (seed: 0 -> 7)" in last_error(capsys)
     assert (run / "rounds" / "round_002").exists(), "nothing is discarded for another config's command"
