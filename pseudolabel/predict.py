@@ -167,11 +167,12 @@ def _jsonl_chunks(path: Path, rows: int, bar) -> Iterator[pd.DataFrame]:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                record = json.loads(line.strip())  # without its newline, a cut line reads as unterminated
             except UnicodeDecodeError:
                 raise DataError(f"{path}: line {line_no}: not UTF-8 text; re-save the file as UTF-8") from None
-            except ValueError as exc:
-                raise DataError(f"{path}: line {line_no}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {line_no}: not valid JSON ({exc.msg.removesuffix(' at')} at column "
+                                f"{exc.colno})") from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}: line {line_no}: expected a JSON object per line, got "
                                 f"{type(record).__name__}")

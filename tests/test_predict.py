@@ -89,7 +89,8 @@ def test_unparsable_lines_are_named(tmp_path):
     lines = [json.dumps({"text": f"text {i}"}) for i in range(20)]
     lines[12] = '{"text": "cut'
     (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataError, match=r"in\.jsonl: line 13: not valid JSON"):
+    with pytest.raises(DataError, match=r"in\.jsonl: line 13: not valid JSON \(Unterminated string starting at "
+                                        r"column 10\)"):
         predict_file(Stub(), tmp_path / "in.jsonl", tmp_path / "out.csv", chunk_rows=5)
     (tmp_path / "in.csv").write_text("text,id\n" + "".join(f"t{i},{i}\n" for i in range(20)) + "a,1,extra\n")
     with pytest.raises(DataError, match=r"in\.csv: malformed csv: .*line 22"):
