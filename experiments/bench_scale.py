@@ -1,4 +1,5 @@
-"""Memory at scale: one SelfTrainer round labels a pool of N texts; peak resident memory per N.
+"""Memory at scale: one SelfTrainer round labels a pool of N texts, and ``pseudolabel predict``
+labels a file of N rows; peak resident memory per N.
 
 Usage::
 
@@ -15,6 +16,10 @@ size runs in a fresh process (``--child``), so its peak memory is its own:
   output does not grow with the pool; the next round is not run.
 * for contrast, ``--child --as-list``: the same parquet read the usual way, texts as a Python
   list (what the pool cost before it was streamed), and nothing else.
+* ``--child --predict``: what ``pseudolabel predict --input pool.parquet --output out.parquet``
+  runs (:func:`pseudolabel.predict.predict_file`) with the final model of a run made once with
+  ``max_rounds=0`` (round 0 on the 40 labeled rows): the file is read, labeled and written a
+  chunk of rows at a time, so its peak should not grow with N.
 
 Peak memory is reported three ways, read from the kernel: ``VmHWM`` (peak resident set, which
 also counts pages of memory-mapped files the process has touched: page cache the kernel may drop
@@ -145,6 +150,14 @@ def child(args) -> dict:
         if args.as_list:
             texts = pd.read_parquet(args.pool, columns=["text"])["text"].tolist()
             result = {"rows": len(texts)}
+        elif args.predict:
+            from pseudolabel import SelfTrainer
+            from pseudolabel.predict import predict_file
+
+            st = SelfTrainer.from_run(args.run_dir)
+            t0 = time.perf_counter()
+            result = {"rows": predict_file(st, args.pool, args.output)}
+            result["label_seconds"] = time.perf_counter() - t0
         else:
             from pseudolabel import SelfTrainer
 
@@ -171,8 +184,10 @@ def run_child(extra: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, device_type: str = "cpu") -> tuple[list[dict], list[str]]:
-    """Peak memory per pool size, as rows of the speed table, and the notes that explain them."""
+def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, device_type: str = "cpu",
+               predict: bool = True) -> tuple[list[dict], list[str]]:
+    """Peak memory per pool size (and of ``pseudolabel predict`` per file size, unless ``predict``
+    is false), as rows of the speed table, and the notes that explain them."""
     from bench_accuracy import load_dataset, split
 
     from pseudolabel import load_config
@@ -190,6 +205,12 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
     cfg["model"]["name"] = model
     cfg["selection"]["max_per_class"] = MAX_PER_CLASS
     dtype = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}[cfg["train"]["mixed_precision"]]
+    predict_run = work / "predict-run"
+    if predict:
+        from pseudolabel import SelfTrainer
+
+        SelfTrainer(config={**cfg, "loop": {**cfg["loop"], "max_rounds": 0}}, output_dir=predict_run, seed=0,
+                    overwrite=True).fit(labeled, pool.head(100))
     rows = []
     for n in sizes:
         t0 = time.perf_counter()
@@ -215,12 +236,37 @@ def scale_rows(data: str, sizes: list[int], model: str | None, work: Path, devic
             {"part": "scale", "measure": f"the same {n:,} texts as a Python list (pandas): peak RSS",
              "value": listed["max_rss"] / 2**20, "unit": "MiB"},
         ]]
+        if predict:
+            rows += predict_rows(path, predict_run, work / f"predictions-{n}.parquet", n, dtype)
     notes = [f"Scale: the AG News train pool repeated and perturbed (one seeded word deletion or repetition per copy) to each "
              f"size; one fresh process per size running `SelfTrainer` round 0 (settings of bench_accuracy.yaml, "
              f"top-k capped at {MAX_PER_CLASS} rows per class) with the {name}. Peak RSS counts the touched pages "
              "of the memory-mapped pool too (page cache the kernel can drop); anonymous memory is the process's "
              "own, sampled every 50 ms. The list row reads the same parquet with pandas into a Python list."]
+    if predict:
+        from pseudolabel.predict import CHUNK_ROWS
+
+        notes.append("Predict: `pseudolabel predict` (pseudolabel.predict.predict_file) from the same parquet "
+                     "file to a parquet file, in a fresh process per size, with the final model of a run of "
+                     f"round 0 only (the same settings and model); it reads, labels and writes {CHUNK_ROWS:,} "
+                     "rows at a time, so its peak memory should not grow with the file.")
     return rows, notes
+
+
+def predict_rows(path: Path, run_dir: Path, output: Path, n: int, dtype: str) -> list[dict]:
+    """Peak memory and rate of ``pseudolabel predict`` on the ``n``-row parquet file ``path``."""
+    got = run_child(["--predict", "--pool", str(path), "--run-dir", str(run_dir), "--output", str(output)])
+    output.unlink(missing_ok=True)
+    log.info("predict %d: peak RSS %.0f MB (anon %.0f, file %.0f), %.0f rows/s", n, got["max_rss"] / 2**20,
+             got["peak_anon"] / 2**20, got["peak_file"] / 2**20, got["rows"] / got["label_seconds"])
+    what = f"pseudolabel predict on {n:,} rows (parquet in and out)"
+    return [{**row, "part": "scale", "dtype": dtype} for row in [
+        {"measure": f"{what}: peak RSS (VmHWM)", "value": got["max_rss"] / 2**20, "unit": "MiB"},
+        {"measure": f"{what}: peak anonymous memory", "value": got["peak_anon"] / 2**20, "unit": "MiB"},
+        {"measure": f"{what}: peak mapped-file memory", "value": got["peak_file"] / 2**20, "unit": "MiB"},
+        {"measure": f"{what}: read, label and write", "value": got["rows"] / got["label_seconds"], "unit": "ex/s"},
+        {"measure": f"{what}: wall, process start to end", "value": got["seconds"], "unit": "s"},
+    ]]
 
 
 def main(argv=None) -> None:
@@ -235,6 +281,9 @@ def main(argv=None) -> None:
     parser.add_argument("--labeled", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
+    parser.add_argument("--predict", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--output", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-predict", action="store_true", help="leave out the pseudolabel predict part")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     if args.child:
@@ -243,7 +292,7 @@ def main(argv=None) -> None:
     import torch
 
     rows, notes = scale_rows(args.data, args.sizes, args.model, Path(args.out),
-                             "cuda" if torch.cuda.is_available() else "cpu")
+                             "cuda" if torch.cuda.is_available() else "cpu", predict=not args.skip_predict)
     table = pd.DataFrame(rows)
     table.to_csv(Path(args.out) / "scale.csv", index=False)
     print(table.to_string(index=False))
