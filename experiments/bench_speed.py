@@ -44,7 +44,13 @@ from pseudolabel import SelfTrainer, load_config
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator
 
 HERE = Path(__file__).resolve().parent
-SETTINGS = HERE / "bench_accuracy.yaml"  # the fine-tune and the round use the accuracy benchmark's settings
+SETTINGS = HERE / "bench_accuracy.yaml"  # the library's default recipe, as the accuracy benchmark runs it
+OVERRIDES: list[str] = []  # --set: changes to those settings (the tests' tiny runs)
+
+
+def settings():
+    """The default recipe with ``--set`` overrides."""
+    return load_config(SETTINGS, OVERRIDES)
 LABEL_BATCH = 64  # the protocol's pipeline batch size, used by every labeler
 TRAIN_BATCH = 16
 WARMUP_TEXTS = 64
@@ -88,10 +94,10 @@ def non_embedding_params(model) -> int:
 
 def finetune(model: str, names: list[str], labeled: pd.DataFrame, folder: Path, steps: int) -> None:
     """A briefly trained classifier, so the labelers' predictions (and their agreement) mean something."""
-    config = load_config(SETTINGS)
+    config = settings()
     train = dataclasses.replace(config.train, max_steps=steps)
     trainer = Trainer(model, names, config=train, max_length=config.model.max_length,
-                      accelerator=make_accelerator(train.mixed_precision))
+                      accelerator=make_accelerator())
     stats = trainer.fit(labeled["text"].tolist(), labeled["label"].to_numpy(), seed=0, desc="fine-tune")
     trainer.save(folder)
     log.info("fine-tuned on %d labeled rows, %d steps, last loss %.3f: %s", len(labeled), stats["steps"],
@@ -113,9 +119,9 @@ def label_with_pipeline(folder: Path, texts: list[str], device: torch.device, ma
 
 def label_with_trainer(folder: Path, names: list[str], texts: list[str], precision: str, max_length: int):
     """Predicted class ids, seconds and the trainer of ``Trainer.predict_proba`` (tokenizing included)."""
-    config = dataclasses.replace(load_config(SETTINGS).train, eval_batch_size=LABEL_BATCH, mixed_precision=precision)
+    config = dataclasses.replace(settings().train, eval_batch_size=LABEL_BATCH, mixed_precision=precision)
     trainer = Trainer(str(folder), names, config=config, max_length=max_length,
-                      accelerator=make_accelerator(precision))
+                      accelerator=make_accelerator())
     trainer.load(folder)
     trainer.predict_proba(texts[:WARMUP_TEXTS], desc="warm-up")
     trainer._token_cache.clear()  # time the tokenizing too, as the pipeline's time includes it
@@ -130,8 +136,11 @@ def labeling_rows(folder: Path, names: list[str], texts: list[str], rates: dict,
     log.info("pipeline: %.1f ex/s", n / pipe_seconds)
     f32_pred, f32_seconds, trainer = label_with_trainer(folder, names, texts, "no", max_length)
     log.info("predict_proba float32: %.1f ex/s", n / f32_seconds)
-    bf16_pred, bf16_seconds, _ = label_with_trainer(folder, names, texts, "bf16", max_length)
+    bf16_pred, bf16_seconds, bf16 = label_with_trainer(folder, names, texts, "bf16", max_length)
     log.info("predict_proba bf16: %.1f ex/s", n / bf16_seconds)
+    (scored, _), features_seconds = timed(lambda: bf16.score(texts, features=True), bf16.accelerator.device)
+    log.info("score with features bf16: %.1f ex/s (%+.1f%% time)", n / features_seconds,
+             100 * (features_seconds / bf16_seconds - 1))
     tokens = sum(len(ids) for ids in trainer.encode(texts))
     gflop = 2 * non_embedding_params(trainer.model) * tokens / 1e9
 
@@ -142,7 +151,9 @@ def labeling_rows(folder: Path, names: list[str], texts: list[str], rates: dict,
 
     return [row(f"transformers.pipeline, batch {LABEL_BATCH}", "float32", pipe_seconds, pipe_pred),
             {**row("Trainer.predict_proba", "float32", f32_seconds, f32_pred), "agreement_pct": None},
-            row("Trainer.predict_proba", "bfloat16", bf16_seconds, bf16_pred)]
+            row("Trainer.predict_proba", "bfloat16", bf16_seconds, bf16_pred),
+            row("Trainer.score: probabilities + pooled features, one pass", "bfloat16", features_seconds,
+                scored.argmax(1))]
 
 
 def train_plain(model: str, tokenizer, n_classes: int, texts: list[str], labels: np.ndarray, steps: int,
@@ -166,40 +177,70 @@ def train_plain(model: str, tokenizer, n_classes: int, texts: list[str], labels:
     return seen
 
 
+TRAIN_VARIANTS = {
+    "embeddings trained (the earlier default)": {"freeze_embeddings": False},
+    "word embeddings frozen (the default)": {},
+    "frozen, batches of 32, lr x 2": {"batch_size": 32, "learning_rate_scale": 2.0},
+}
+
+
 def training_rows(model: str, names: list[str], pool: pd.DataFrame, steps: int, max_length: int,
                   device: torch.device) -> list[dict]:
-    """Both sides see the same ``steps`` x 16 texts once; each time covers model load, tokenizing and steps."""
+    """Every side sees the same ``steps`` x 16 texts once; each time covers model load, tokenizing and steps.
+
+    The plain float32 loop is the peer; ``Trainer.fit`` runs with the default settings and with
+    each variant of :data:`TRAIN_VARIANTS`, so each lever's gain is its own row.
+    """
     rows = pool.iloc[: steps * TRAIN_BATCH]
     texts, labels = rows["text"].tolist(), rows["label"].to_numpy()
-    config = dataclasses.replace(load_config(SETTINGS).train, epochs=1, max_steps=steps, batch_size=TRAIN_BATCH,
-                                 mixed_precision="bf16")
-    trainer = Trainer(model, names, config=config, max_length=max_length, accelerator=make_accelerator("bf16"))
-    stats, fit_seconds = timed(lambda: trainer.fit(texts, labels, seed=0, desc="Trainer.fit"), device)
-    log.info("Trainer.fit bf16: %.1f ex/s", stats["examples"] / fit_seconds)
-    seen, plain_seconds = timed(lambda: train_plain(model, trainer.tokenizer, len(names), texts, labels, steps,
-                                                    config.learning_rate, max_length, device), device)
-    log.info("plain float32 loop: %.1f ex/s", seen / plain_seconds)
+    default = settings().train
+    seen, plain_seconds = timed(lambda: train_plain(model, _tokenizer(model), len(names), texts, labels, steps,
+                                                    default.learning_rate, max_length, device), device)
     plain_rate = seen / plain_seconds
-    return [{"part": "training", "measure": f"plain loop, random batches of {TRAIN_BATCH}, {steps} steps",
-             "dtype": "float32", "value": plain_rate, "unit": "ex/s", "ratio": 1.0},
-            {"part": "training", "measure": f"Trainer.fit, length-grouped batches of {TRAIN_BATCH}, {stats['steps']} steps",
-             "dtype": "bfloat16", "value": stats["examples"] / fit_seconds, "unit": "ex/s",
-             "ratio": stats["examples"] / fit_seconds / plain_rate}]
+    log.info("plain float32 loop: %.1f ex/s", plain_rate)
+    out = [{"part": "training", "measure": f"plain loop, random batches of {TRAIN_BATCH}, {steps} steps",
+            "dtype": "float32", "value": plain_rate, "unit": "ex/s", "ratio": 1.0}]
+    for name, change in TRAIN_VARIANTS.items():
+        change = dict(change)
+        batch = change.pop("batch_size", TRAIN_BATCH)
+        lr = default.learning_rate * change.pop("learning_rate_scale", 1.0)
+        n_steps = steps * TRAIN_BATCH // batch
+        config = dataclasses.replace(default, epochs=1, min_steps=1, max_steps=n_steps, batch_size=batch,
+                                     learning_rate=lr, **change)
+        trainer = Trainer(model, names, config=config, max_length=max_length, accelerator=make_accelerator())
+        stats, seconds = timed(lambda: trainer.fit(texts, labels, seed=0, desc="Trainer.fit"), device)
+        rate = stats["examples"] / seconds
+        log.info("Trainer.fit bf16, %s: %.1f ex/s", name, rate)
+        out.append({"part": "training", "measure": f"Trainer.fit, length-grouped, {name}, {stats['steps']} steps",
+                    "dtype": DTYPES[config.mixed_precision], "value": rate, "unit": "ex/s", "ratio": rate / plain_rate})
+    return out
 
 
-def round_rows(model: str, labeled: pd.DataFrame, pool: pd.DataFrame, out: Path) -> list[dict]:
-    """Round 0 of a ``max_rounds=1`` run; the round after it (training on the selection) is not run."""
-    shutil.rmtree(out, ignore_errors=True)  # else an earlier run's finished round would be resumed, not re-run
-    st = SelfTrainer(model=model, config=SETTINGS, max_rounds=1, seed=0, output_dir=out)
-    st.fit(labeled, pool, max_new_rounds=1)  # the pool's label column is hidden, used only for precision
-    r = st.history_.iloc[0]
-    log.info("round 0: %.1f s (train %.1f s, label %.1f s), %d selected", r["wall_seconds"], r["train_seconds"],
-             r["label_seconds"], r["n_selected"])
-    what = f"SelfTrainer round 0: train on {len(labeled)}, label {int(r['n_candidates'])}, select"
-    precision = DTYPES[load_config(SETTINGS).train.mixed_precision]
-    return [{"part": "round", "measure": what, "dtype": precision, "value": r["wall_seconds"], "unit": "s"},
-            {"part": "round", "measure": "labeling inside that round", "dtype": precision,
-             "value": r["n_candidates"] / r["label_seconds"], "unit": "ex/s"}]
+def _tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model)
+
+
+def run_rows(model: str, labeled: pd.DataFrame, pool: pd.DataFrame, out: Path) -> list[dict]:
+    """The whole default run (every round) and its parts, from the run's own history."""
+    shutil.rmtree(out, ignore_errors=True)  # else an earlier run's finished rounds would be resumed, not re-run
+    st = SelfTrainer(model=model, config=settings(), seed=0, output_dir=out)
+    _, seconds = timed(lambda: st.fit(labeled, pool), torch.device("cpu"))
+    precision = DTYPES[settings().train.mixed_precision]
+    rows = []
+    for _, r in st.history_.iterrows():
+        trained = int(r["n_labeled"] + r["n_pseudo_total"])
+        parts = [f"train {r['train_seconds']:.0f} s on {trained:,} rows"]
+        if r.get("n_candidates") == r.get("n_candidates"):  # NaN for a round that labels nothing
+            parts.append(f"score {int(r['n_candidates']):,} rows {r['label_seconds']:.0f} s")
+            parts.append(f"teacher {r['teacher_seconds']:.0f} s")
+        log.info("round %d: %.1f s (%s)", r["round"], r["wall_seconds"], ", ".join(parts))
+        rows.append({"part": "run", "measure": f"round {int(r['round'])}: " + ", ".join(parts), "dtype": precision,
+                     "value": r["wall_seconds"], "unit": "s"})
+    rows.append({"part": "run", "measure": f"the whole default run: {len(st.history_)} rounds, embeddings, saving",
+                 "dtype": precision, "value": seconds, "unit": "s"})
+    return rows
 
 
 def report(table: pd.DataFrame, env: dict, notes: list[str], args: list[str], out: Path) -> str:
@@ -234,21 +275,25 @@ def main(argv=None) -> None:
     parser.add_argument("--n-label", type=int, default=4000, help="pool texts each labeler labels")
     parser.add_argument("--train-steps", type=int, default=60, help="optimizer steps of each training side")
     parser.add_argument("--finetune-steps", type=int, default=40, help="steps of the classifier the labelers use")
-    parser.add_argument("--round-pool", type=int, help="pool rows of the round (default: the whole pool)")
-    parser.add_argument("--skip-round", action="store_true", help="leave out the SelfTrainer round")
+    parser.add_argument("--round-pool", type=int, help="pool rows of the run (default: the whole pool)")
+    parser.add_argument("--skip-round", action="store_true", help="leave out the whole default SelfTrainer run")
     parser.add_argument("--scale-sizes", type=int, nargs="+", default=[100_000, 1_000_000],
                         help="pool sizes whose peak memory is measured (experiments/bench_scale.py)")
     parser.add_argument("--scale-model", help="encoder of the scale part (default: tiny random BERT on CPU, "
                         "the bundled MiniLM on GPU)")
     parser.add_argument("--skip-scale", action="store_true", help="leave out the memory-at-scale part")
     parser.add_argument("--matmul-size", type=int, default=4096, help="side of the square matmul")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change the default recipe's settings for every part (repeatable)")
     parser.add_argument("--out", default="runs/bench-speed")
     args = parser.parse_args(argv)
+    OVERRIDES[:] = args.set
+    settings()  # a bad --set fails now, not after the first parts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     started, out = time.time(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = args.model or bundled_minilm()
-    max_length = load_config(SETTINGS).model.max_length
+    max_length = settings().model.max_length
     train, _, names = load_dataset("ag_news", args.data)
     labeled, pool = split(train, "ag_news", seed=0, pool_size=None)
     shuffled = pool.sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -256,7 +301,7 @@ def main(argv=None) -> None:
                          ("--round-pool", args.round_pool or 0)):
         if wanted > len(pool):
             raise SystemExit(f"{flag} asks for {wanted} pool rows; the pool has {len(pool)}")
-    device = make_accelerator("no").device
+    device = make_accelerator().device
 
     rows, rates = [], {}
     for dtype in (torch.float32, torch.bfloat16):
@@ -270,7 +315,7 @@ def main(argv=None) -> None:
     rows += labeling_rows(out / "classifier", names, texts, rates, device, max_length)
     rows += training_rows(model, names, shuffled, args.train_steps, max_length, device)
     if not args.skip_round:
-        rows += round_rows(model, labeled, pool.iloc[: args.round_pool], out / "round")
+        rows += run_rows(model, labeled, pool.iloc[: args.round_pool], out / "run")
     scale_notes = []
     if not args.skip_scale:
         from bench_scale import scale_rows
@@ -296,8 +341,9 @@ def main(argv=None) -> None:
         f"float32 matmul precision: {torch.get_float32_matmul_precision()} (on a GPU, 'highest' means no TF32).",
     ]
     if not args.skip_round:
-        notes.append(f"Round: settings of {SETTINGS.name}, history wall_seconds of round 0 (train + label + "
-                     "select; saving the round is not in it); the round after it is not run.")
+        notes.append("Run: the library's default recipe on the AG News pool of seed 0; each round's wall time "
+                     "from history.csv (train + score the pool + teacher + select; saving is not in it), and the "
+                     "whole run's time (the pretrained embeddings of the pool and every save included).")
     notes += scale_notes
     text = report(pd.DataFrame(rows), env, notes, argv if argv is not None else sys.argv[1:], out)
     print(text)

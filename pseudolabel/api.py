@@ -36,8 +36,8 @@ class SelfTrainer:
         ``"minilm"`` (the bundled all-MiniLM-L6-v2), a Hugging Face model id, or a local folder.
         Defaults to ``config``'s ``model.name``, itself ``"minilm"`` by default.
     threshold : float, optional
-        Pool rows whose top class probability is strictly above this are selected
-        (default: ``config``'s, itself 0.9 by default).
+        Select the pool rows whose top class probability is strictly above this (selection
+        strategy ``threshold``) instead of the default curriculum to the whole pool.
     max_rounds : int, optional
         Self-training rounds after round 0; ``0`` is exactly the supervised baseline
         (default: ``config``'s, itself 3 by default).
@@ -73,7 +73,7 @@ class SelfTrainer:
 
     Examples
     --------
-    >>> st = SelfTrainer(model="minilm", threshold=0.9, max_rounds=3, output_dir="runs/mine", seed=0)
+    >>> st = SelfTrainer(output_dir="runs/mine", seed=0)
     >>> st.fit(labeled, unlabeled, eval=dev, text_column="question", label_column="topic")  # doctest: +SKIP
     >>> st.predict(["Who won the cup final?"])  # doctest: +SKIP
     """
@@ -107,8 +107,8 @@ class SelfTrainer:
             if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
                 raise ConfigError(f"{key}: got {value!r}, expected a number" if key == "threshold"
                                   else f"{key}: got {value!r}, expected an integer")
-        if self.threshold is not None:
-            cfg.selection.threshold = float(self.threshold)
+        if self.threshold is not None:  # asking for a threshold asks for threshold selection
+            cfg.selection.strategy, cfg.selection.threshold = "threshold", float(self.threshold)
         if self.max_rounds is not None:
             cfg.loop.max_rounds = self.max_rounds
         if self.seed is not None:
@@ -122,7 +122,7 @@ class SelfTrainer:
 
     def fit(self, labeled: TableLike, unlabeled: TableLike, eval: TableLike | None = None, *,
             text_column: str | None = None, label_column: str | None = None,
-            max_new_rounds: int | None = None) -> "SelfTrainer":
+            label_descriptions: dict | str | Path | None = None, max_new_rounds: int | None = None) -> "SelfTrainer":
         """Run (or resume) self-training.
 
         Parameters
@@ -133,6 +133,11 @@ class SelfTrainer:
             ``eval``, optional, both. With ``eval``, the final model is the best round.
         text_column, label_column : str, optional
             Column names; default to the config's (``"text"``, ``"label"``).
+        label_descriptions : dict or path, optional
+            What each class means, in plain sentences: ``{label: [sentence, ...]}`` with the
+            labels as in ``labeled`` (or a YAML / JSON file of that mapping; default: the
+            config's ``data.label_descriptions``). They become a zero-shot view of the teacher,
+            weighted by how well they label the gold rows.
         max_new_rounds : int, optional
             Run at most this many more rounds, then return (``pseudolabel run-round`` uses 1).
 
@@ -140,37 +145,31 @@ class SelfTrainer:
         -------
         self
         """
-        from .trainer import Trainer, make_accelerator, resolve_model
+        from .trainer import Encoder, Trainer, make_accelerator, resolve_model
 
         cfg = self._resolve_config()
         if text_column is not None:
             cfg.data.text_column = text_column
         if label_column is not None:
             cfg.data.label_column = label_column
+        if label_descriptions is None:
+            label_descriptions = cfg.data.label_descriptions
         inputs = load_inputs(labeled, unlabeled, eval, text_column=cfg.data.text_column,
-                             label_column=cfg.data.label_column)
+                             label_column=cfg.data.label_column, label_descriptions=label_descriptions)
         if inputs.n_pool_overlap:
             logger.info("%d pool rows repeat a labeled text: they are never pseudo-labeled", inputs.n_pool_overlap)
         source = resolve_model(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code)
-        accelerator = make_accelerator(cfg.train.mixed_precision)
+        accelerator = make_accelerator()
         state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
         with state.lock():  # one writer per run folder, from opening it to the last round written
             state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
-            if cfg.model.tapt_steps:
-                from .tapt import adapt_encoder
-
-                # the MLM steps see at most steps x batch rows: read only those from the pool
-                rng = np.random.default_rng(cfg.seed)
-                rows = np.sort(rng.permutation(len(inputs.pool_texts))[: cfg.model.tapt_steps * cfg.train.batch_size])
-                source = adapt_encoder(
-                    source, inputs.labeled_texts + inputs.pool_texts.take(rows), state.root / "adapted_encoder",
-                    steps=cfg.model.tapt_steps, batch_size=cfg.train.batch_size, learning_rate=cfg.model.tapt_learning_rate,
-                    max_length=cfg.model.max_length, seed=cfg.seed, accelerator=accelerator,
-                    trust_remote_code=cfg.model.trust_remote_code)
             learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
                               accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
+            embedder = Encoder(source, max_length=cfg.model.max_length, batch_size=cfg.train.eval_batch_size,
+                               precision=cfg.train.mixed_precision, accelerator=accelerator,
+                               trust_remote_code=cfg.model.trust_remote_code)
             before = len(state.finished_rounds())
-            rounds = run_rounds(inputs, learner, state, cfg, max_new_rounds=max_new_rounds)
+            rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder, max_new_rounds=max_new_rounds)
         self.rounds_run_ = len(rounds) - before
         self.config_ = cfg
         self._learner = learner
@@ -191,7 +190,7 @@ class SelfTrainer:
         self.config_ = cfg
         label_set = state.label_set()
         self._learner = Trainer(str(final), label_set.names, config=cfg.train, max_length=cfg.model.max_length,
-                                accelerator=make_accelerator(cfg.train.mixed_precision),
+                                accelerator=make_accelerator(),
                                 trust_remote_code=cfg.model.trust_remote_code)
         self._set_fitted(state, state.finished_rounds())
         return self

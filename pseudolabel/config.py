@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,76 +28,83 @@ class DataConfig:
     eval: Optional[str] = None
     text_column: str = "text"
     label_column: str = "label"
+    label_descriptions: Optional[str] = None
 
 
 @dataclass
 class ModelConfig:
-    """The pretrained encoder: ``"minilm"`` (bundled), a Hugging Face model id, or a local folder.
-
-    ``tapt_steps`` > 0 first trains it with masked-language modelling on the pool (TAPT).
-    """
+    """The pretrained encoder: ``"minilm"`` (bundled), a Hugging Face model id, or a local folder."""
 
     name: str = "minilm"
     max_length: int = 128
     trust_remote_code: bool = False
-    tapt_steps: int = 0
-    tapt_learning_rate: float = 1e-4
 
     def validate(self) -> None:
         _check(self.max_length >= 8, "model.max_length", self.max_length, "an integer >= 8")
-        _check(self.tapt_steps >= 0, "model.tapt_steps", self.tapt_steps, "an integer >= 0 (0 = off)")
-        _check(self.tapt_learning_rate > 0, "model.tapt_learning_rate", self.tapt_learning_rate, "a number > 0")
 
 
 @dataclass
 class TrainConfig:
-    """How each round's student is fine-tuned."""
+    """How each round's student is fine-tuned.
 
-    epochs: int = 10
-    max_steps: Optional[int] = None
+    A student trains ``epochs`` passes over its rows, but never fewer than ``min_steps`` nor
+    more than ``max_steps`` optimizer steps: a few dozen gold rows still get enough steps to
+    fit a new head, and a pool of millions still costs a bounded round.
+    """
+
+    epochs: int = 15
+    min_steps: int = 150
+    max_steps: Optional[int] = 600
     batch_size: int = 16
     eval_batch_size: int = 64
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"
+    freeze_embeddings: bool = True
     init: Literal["pretrained", "previous"] = "pretrained"
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     pseudo_weight: Literal["none", "confidence"] = "none"
     targets: Literal["hard", "soft"] = "hard"
-    augment: float = 0.0
     soft_temperature: float = 1.0
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
+        _check(self.min_steps >= 1, "train.min_steps", self.min_steps, "an integer >= 1")
         _check(
-            self.max_steps is None or self.max_steps >= 1,
-            "train.max_steps", self.max_steps, "null or an integer >= 1",
+            self.max_steps is None or self.max_steps >= self.min_steps,
+            "train.max_steps", self.max_steps, f"null or an integer >= train.min_steps ({self.min_steps})",
         )
         _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
         _check(self.eval_batch_size >= 1, "train.eval_batch_size", self.eval_batch_size, "an integer >= 1")
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "a number > 0")
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
-        _check(0 <= self.augment < 1, "train.augment", self.augment, "a number in [0, 1): the share of words changed")
         _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
+
+    def steps(self, n_rows: int) -> int:
+        """Optimizer steps for a student trained on ``n_rows`` rows."""
+        steps = max(self.epochs * math.ceil(n_rows / self.batch_size), self.min_steps)
+        return steps if self.max_steps is None else min(steps, self.max_steps)
 
 
 @dataclass
 class SelectionConfig:
-    """Which pool rows are trusted each round, and how they join the training set."""
+    """Which pool rows are trusted each round, and how they join the training set.
 
-    strategy: str = "threshold"
+    ``curriculum`` (the default) relabels the whole pool every round and takes a growing share
+    of it, to all of it in the last round; ``topk`` takes ``fraction`` of the pool per round;
+    ``threshold`` takes rows whose top probability passes ``threshold``.
+    """
+
+    strategy: str = "curriculum"
+    prior: Literal["predicted", "uniform"] = "predicted"
     threshold: float = 0.9
     fraction: float = 0.1
-    target_precision: float = 0.95
     max_per_class: Optional[int] = None
     balance: bool = False
-    mode: Literal["accumulate", "relabel"] = "accumulate"
-    agreement: Literal["none", "knn"] = "none"
-    knn_k: int = 10
-    mc_passes: int = 8
+    mode: Literal["accumulate", "relabel"] = "relabel"
 
     def validate(self) -> None:
         from .selection import STRATEGIES
@@ -107,14 +115,44 @@ class SelectionConfig:
         )
         _check(0 < self.threshold < 1, "selection.threshold", self.threshold, "a number in (0, 1)")
         _check(0 < self.fraction <= 1, "selection.fraction", self.fraction, "a number in (0, 1]")
-        _check(0 < self.target_precision < 1, "selection.target_precision", self.target_precision,
-               "a number in (0, 1)")
-        _check(self.mc_passes >= 2, "selection.mc_passes", self.mc_passes, "an integer >= 2")
-        _check(self.knn_k >= 1, "selection.knn_k", self.knn_k, "an integer >= 1")
         _check(
             self.max_per_class is None or self.max_per_class >= 1,
             "selection.max_per_class", self.max_per_class, "null or an integer >= 1",
         )
+        _check(not (self.strategy == "curriculum" and self.mode == "accumulate"), "selection.mode", self.mode,
+               "'relabel' with selection.strategy 'curriculum' (each round relabels the whole pool)")
+
+
+@dataclass
+class TeacherConfig:
+    """The teacher between two students (:mod:`pseudolabel.teacher`).
+
+    ``views`` are the stages that add probability views of the pool, in order:
+    ``descriptions`` (zero-shot, when ``data.label_descriptions`` is given) and ``linear``
+    (``inner_rounds`` rounds of self-training of a logistic regression of strength ``linear_c``
+    in each feature space of ``spaces``: ``student``, the round's model's own mean-pooled
+    features; ``pretrained``, the encoder's sentence embeddings before any training).
+    ``student_view: false`` leaves the student's own probabilities out of the combination.
+    """
+
+    views: list = field(default_factory=lambda: ["descriptions", "linear"])
+    spaces: list = field(default_factory=lambda: ["student", "pretrained"])
+    inner_rounds: int = 10
+    linear_c: float = 10.0
+    student_view: bool = True
+
+    def validate(self) -> None:
+        from .teacher import VIEW_STAGES
+
+        for name in self.views:
+            _check(name in VIEW_STAGES, "teacher.views", self.views, "a list of " + ", ".join(sorted(VIEW_STAGES)))
+        for name in self.spaces:
+            _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
+        _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")
+        _check(self.linear_c > 0, "teacher.linear_c", self.linear_c, "a number > 0")
+
+
+SPACES = ("student", "pretrained")
 
 
 @dataclass
@@ -143,12 +181,13 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
 
     def validate(self) -> "Config":
         """Check every value's range; raise :class:`ConfigError` naming the first bad key."""
         _check(bool(str(self.output_dir).strip()), "output_dir", self.output_dir, "a folder path")
-        for section in (self.model, self.train, self.selection, self.loop):
+        for section in (self.model, self.train, self.selection, self.teacher, self.loop):
             section.validate()
         return self
 
@@ -257,4 +296,8 @@ def _coerce(hint: Any, value: Any, *, key: str, where: str):
     elif hint is str:
         if isinstance(value, str):
             return value
+    elif hint is list:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{where}: config key {key!r}: got {value!r}, expected a list of names, e.g. [a, b]")
     raise ConfigError(f"{where}: config key {key!r}: got {value!r}, expected {getattr(hint, '__name__', hint)}")

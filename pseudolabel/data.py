@@ -226,6 +226,73 @@ class LabelSet:
         return cls(tuple(json.loads(text)["classes"]))
 
 
+@dataclass(frozen=True)
+class Descriptions:
+    """Label descriptions: plain sentences saying what each class means.
+
+    Attributes
+    ----------
+    sentences : list of str
+    classes : ndarray of int64
+        The class index each sentence describes.
+    """
+
+    sentences: list[str]
+    classes: np.ndarray
+
+    def to_json(self) -> str:
+        return json.dumps({"sentences": self.sentences, "classes": self.classes.tolist()}, ensure_ascii=False)
+
+
+def load_descriptions(source: Any, label_set: LabelSet) -> Descriptions:
+    """Check a ``{label: [sentence, ...]}`` mapping (or a YAML / JSON file of one) against the classes.
+
+    Every class needs at least one non-empty sentence; a label that is not a class, a missing
+    class, an empty sentence or a value that is not a string raises :class:`DataError` naming it.
+    Keys may be the labels themselves or, for integer labels (JSON keys are strings), their text.
+    """
+    where = "label_descriptions"
+    if isinstance(source, (str, Path)):
+        import yaml
+
+        path = Path(source)
+        where = f"label_descriptions {path}"
+        if not path.is_file():
+            raise DataError(f"{where}: file not found")
+        try:
+            source = yaml.safe_load(path.read_text(encoding="utf-8"))  # JSON is YAML too
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise DataError(f"{where}: not valid YAML or JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(source, dict) or not source:
+        raise DataError(f"{where}: expected a mapping of each class to a list of sentences, "
+                        f"e.g. {{{label_set.classes[0]!r}: ['...', '...']}}, got {type(source).__name__}")
+    index = {c: i for i, c in enumerate(label_set.classes)}
+    by_text = {str(c): i for i, c in enumerate(label_set.classes)}
+    sentences, owners, seen = [], [], set()
+    for key, values in source.items():
+        c = index.get(key, by_text.get(str(key)))
+        if c is None:
+            raise DataError(f"{where}: {key!r} is not a class of the labeled data; the classes are "
+                            f"{list(label_set.classes)}")
+        if c in seen:
+            raise DataError(f"{where}: class {label_set.classes[c]!r} is described twice")
+        seen.add(c)
+        values = [values] if isinstance(values, str) else values
+        if not isinstance(values, list) or not values:
+            raise DataError(f"{where}: class {key!r}: expected a list of sentences, got {values!r}")
+        for i, text in enumerate(values):
+            if not isinstance(text, str):
+                raise DataError(f"{where}: class {key!r}, sentence {i}: not a string ({type(text).__name__} {text!r})")
+            if not text.strip():
+                raise DataError(f"{where}: class {key!r}, sentence {i}: empty")
+            sentences.append(text.strip())
+            owners.append(c)
+    missing = [label_set.classes[c] for c in range(len(label_set.classes)) if c not in seen]
+    if missing:
+        raise DataError(f"{where}: no description for class(es) {missing}; every class needs at least one sentence")
+    return Descriptions(sentences, np.asarray(owners, dtype=np.int64))
+
+
 @dataclass
 class Inputs:
     """Validated inputs of one run: labeled texts and ids, the pool, and the optional eval split.
@@ -242,6 +309,7 @@ class Inputs:
     eval_texts: list[str] | None
     eval_ids: np.ndarray | None
     pool_repeats_labeled: np.ndarray
+    descriptions: Descriptions | None = None
 
     @property
     def n_pool_overlap(self) -> int:
@@ -263,11 +331,13 @@ class Inputs:
                 digest.update(b"]")
             else:
                 digest.update(json.dumps(part, ensure_ascii=False).encode())
+        if self.descriptions is not None:  # absent: the hash of runs made before descriptions existed
+            digest.update(self.descriptions.to_json().encode())
         return digest.hexdigest()
 
 
 def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None = None, *,
-                text_column: str = "text", label_column: str = "label") -> Inputs:
+                text_column: str = "text", label_column: str = "label", label_descriptions: Any = None) -> Inputs:
     """Read and check the three tables; raise :class:`DataError` on the first problem."""
     lab = read_table(labeled, name="labeled")
     labeled_texts = texts_from(lab, text_column, name="labeled")
@@ -287,7 +357,9 @@ def load_inputs(labeled: TableLike, unlabeled: TableLike, eval: TableLike | None
         if not eval_texts:
             raise DataError("eval: the table has no rows")
         eval_ids = label_set.encode(labels_from(ev, label_column, name="eval"), name="eval")
-    return Inputs(label_set, labeled_texts, labeled_ids, pool_texts, pool_gold, eval_texts, eval_ids, repeats)
+    descriptions = None if label_descriptions is None else load_descriptions(label_descriptions, label_set)
+    return Inputs(label_set, labeled_texts, labeled_ids, pool_texts, pool_gold, eval_texts, eval_ids, repeats,
+                  descriptions)
 
 
 def load_pool(source: TableLike, label_set: LabelSet, labeled: set[str], *, text_column: str,

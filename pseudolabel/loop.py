@@ -1,7 +1,9 @@
-"""The round loop: train, evaluate, label the pool, select, repeat.
+"""The round loop: train a student, evaluate it, let it score the pool, ask the teacher, repeat.
 
 It knows rows, indices and rounds. Models, tokenizers and devices stay behind the
-:class:`Learner` interface; files stay behind :class:`~pseudolabel.state.RunState`.
+:class:`Learner` and :class:`Embedder` interfaces; which rows to trust and with which targets
+is the teacher's (:mod:`pseudolabel.teacher`); files stay behind
+:class:`~pseudolabel.state.RunState`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import pandas as pd
 from . import metrics
 from .config import Config
 from .data import Inputs
+from .modelcard import write_model_card
+from .report import draw_report
 from .errors import RunStateError
-from .selection import Selection, needs_mc_dropout, select
-from .selection.agreement import agreeing
-from .selection.calibrated import apply_temperature, fit_temperature
-from .selection.uncertainty import bald
+from .selection.curriculum import curriculum_share
 from .state import RunState, atomic_write_text
+from .teacher import Teacher, TeacherInput, TeacherOutput
+from .teacher.descriptions import class_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -40,22 +43,29 @@ class Learner(Protocol):
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
             weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None) -> dict: ...
 
-    def predict_proba(self, texts: Sequence[str], *, out: np.ndarray | None = None) -> np.ndarray:
-        """Class probabilities; ``texts`` may be a pool :class:`~pseudolabel.data.TextColumn`,
-        and ``out`` (a memory-mapped file) receives them when given."""
+    def score(self, texts: Sequence[str], *, out: np.ndarray | None = None, features_out: np.ndarray | None = None,
+              features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Class probabilities and (when asked) the model's own sentence features, from one pass;
+        ``texts`` may be a pool :class:`~pseudolabel.data.TextColumn`, and ``out`` / ``features_out``
+        (memory-mapped files) receive them when given."""
+        ...
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of the features :meth:`score` returns."""
         ...
 
     def save(self, path) -> None: ...
 
     def n_truncated(self, texts: Sequence[str]) -> int: ...
 
-    def predict_mc(self, texts: Sequence[str], passes: int, *, seed: int) -> np.ndarray:
-        """``(passes, n, n_classes)`` probabilities with dropout on; needed only by ``uncertainty``."""
-        ...
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length text embeddings; needed only by ``selection.agreement: knn``."""
-        ...
+class Embedder(Protocol):
+    """The pretrained encoder's sentence embeddings (the teacher's ``pretrained`` space)."""
+
+    dim: int
+
+    def embed(self, texts: Sequence[str], *, out: np.ndarray | None = None) -> np.ndarray: ...
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -63,8 +73,8 @@ def round_seed(seed: int, r: int) -> int:
     return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
 
 
-def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config,
-               *, max_new_rounds: int | None = None) -> list[dict]:
+def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config, *, embedder: Embedder | None = None,
+               max_new_rounds: int | None = None) -> list[dict]:
     """Run unfinished rounds until the run stops or ``max_new_rounds`` rounds have run.
 
     Returns the metrics of every finished round. Every round's inputs are read back from
@@ -73,172 +83,185 @@ def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config
     done = state.finished_rounds()
     ran = 0
     while not (done and done[-1]["stop"]) and (max_new_rounds is None or ran < max_new_rounds):
-        done.append(run_one_round(inputs, learner, state, config, done))
+        done.append(run_one_round(inputs, learner, state, config, done, embedder=embedder))
         state.write_history()
+        if state.is_main and not done[-1]["stop"]:
+            draw_report(state.root)  # report.png: the run so far, as pictures (finish() draws the last)
         ran += 1
     if done and done[-1]["stop"]:
         finish(state, config, done)
     return done
 
 
-def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Config, done: list[dict]) -> dict:
-    r = len(done)
-    loop, sel_cfg, names = config.loop, config.selection, inputs.label_set.names
-    start = time.perf_counter()
+def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tuple[pd.DataFrame, list[str], dict]:
+    """Round ``r``'s training set: the gold rows plus what earlier teachers picked.
 
-    taken = state.selections(range(r) if sel_cfg.mode == "accumulate" else range(max(r - 1, 0), r))
+    ``accumulate`` keeps every earlier round's picks; ``relabel`` only the last round's. Returns
+    the picks, the texts (gold first) and the arguments for :meth:`Learner.fit`.
+    """
+    mode = config.selection.mode
+    taken = state.selections(range(r) if mode == "accumulate" else range(max(r - 1, 0), r))
     pool_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     pseudo_ids = inputs.label_set.encode(taken["label"].tolist(), name="pseudo-labels on disk")
     texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)
-    labels = np.concatenate([inputs.labeled_ids, pseudo_ids])
-    init_from = None
-    if config.train.init == "previous" and r > 0:
-        init_from = str(state.round_dir(r - 1) / "model")
-    temperature = None
-    if sel_cfg.strategy == "calibrated":  # fitted once, in round 0, before the round's own model
-        temperature = done[0]["temperature"] if done else calibrate(inputs, learner, config)
-    weights = None
-    if config.train.pseudo_weight == "confidence":
-        weights = np.concatenate([np.ones(len(inputs.labeled_ids)), taken["confidence"].to_numpy(dtype=np.float64)])
-    extra = {} if weights is None else {"weights": weights}
+    n_gold, n_classes = len(inputs.labeled_ids), len(inputs.label_set.names)
+    fit = {"labels": np.concatenate([inputs.labeled_ids, pseudo_ids])}
+    if "weight" in taken:
+        fit["weights"] = np.concatenate([np.ones(n_gold), taken["weight"].to_numpy(dtype=np.float64)])
     if config.train.targets == "soft":
-        extra["soft_targets"] = soft_targets(inputs, taken, config)
-    fit_stats = learner.fit(texts, labels, seed=round_seed(config.seed, r), init_from=init_from, **extra)
+        eps = config.train.label_smoothing
+        gold = np.full((n_gold, n_classes), eps / n_classes)
+        gold[np.arange(n_gold), inputs.labeled_ids] += 1 - eps
+        teacher = np.stack(taken["probs"].to_numpy()).astype(np.float64) if len(taken) else np.zeros((0, n_classes))
+        fit["soft_targets"] = np.concatenate([gold, teacher])
+    return taken, texts, fit
 
-    m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(pool_rows)}
-    if temperature is not None:
-        m["temperature"] = temperature
+
+def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Config, done: list[dict], *,
+                  embedder: Embedder | None = None) -> dict:
+    r = len(done)
+    names = inputs.label_set.names
+    start = time.perf_counter()
+
+    taken, texts, fit_args = training_rows(inputs, state, config, r)
+    init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
+    fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, **fit_args)
+
+    m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(taken)}
     if inputs.eval_texts is not None:
-        pred = learner.predict_proba(inputs.eval_texts).argmax(axis=1)
-        scores = metrics.headline(inputs.eval_ids, pred, len(names))
-        m["eval_accuracy"], m["eval_macro_f1"] = scores["accuracy"], scores["macro_f1"]
-        previous = done[-1][f"eval_{loop.metric}"] if done else None
-        m["eval_change"] = None if previous is None else m[f"eval_{loop.metric}"] - previous
+        pred = learner.score(inputs.eval_texts)[0].argmax(axis=1)
+        report = metrics.report(inputs.eval_ids, pred, names)
+        m["eval_accuracy"], m["eval_macro_f1"] = report["accuracy"], report["macro_f1"]
+        m["eval_confusion_matrix"] = report["confusion_matrix"]["rows_true_cols_pred"]
+        previous = done[-1][f"eval_{config.loop.metric}"] if done else None
+        m["eval_change"] = None if previous is None else m[f"eval_{config.loop.metric}"] - previous
 
     stop = stop_before_labeling(r, m, done, config)
-    candidates = pool_candidates(inputs, pool_rows, sel_cfg.mode)
+    candidates = pool_candidates(inputs, taken["pool_row"].to_numpy(dtype=np.int64), config.selection.mode)
     if stop is None and not len(candidates):
         stop = "all_labeled"
-    chosen, labeled_now, label_seconds, probs_file = empty_selection(), [], 0.0, None
+    chosen, label_seconds, teacher_seconds, teacher, scratch = empty_selection(), 0.0, 0.0, None, []
     if stop is None:
-        labeled_now = inputs.pool_texts.subset(candidates)  # read a chunk at a time while labeling
         t0 = time.perf_counter()
-        uncertainty = None
-        if needs_mc_dropout(sel_cfg):
-            passes = learner.predict_mc(labeled_now, sel_cfg.mc_passes, seed=round_seed(config.seed, r))
-            probs, uncertainty = passes.mean(axis=0), bald(passes)
-        else:
-            # streamed to disk a chunk at a time: a pool of millions never needs its
-            # probabilities (or its texts) in memory at once; only the main process writes files
-            out = None
-            if state.is_main:
-                probs_file = state.scratch_file(f"pool_probs-round_{r:03d}.npy")
-                out = np.lib.format.open_memmap(probs_file, mode="w+", dtype=np.float32,
-                                                shape=(len(candidates), len(names)))
-            probs = learner.predict_proba(labeled_now, out=out)
-        label_seconds = time.perf_counter() - t0
-        if temperature is not None:
-            probs = apply_temperature(probs, temperature)
-        s = select(probs, sel_cfg, round=r, uncertainty=uncertainty)
-        if sel_cfg.agreement == "knn" and len(s):
-            s, m["n_disagreed"] = filter_by_agreement(s, candidates, pool_rows, pseudo_ids, inputs, learner, sel_cfg)
-        chosen = selection_frame(inputs, candidates[s.indices], s, r, probs[s.indices])
-        unchanged = sel_cfg.mode == "relabel" and r > 0 and _same_selection(
-            chosen["pool_row"].to_numpy(), s.labels, pool_rows, pseudo_ids)
-        if not len(chosen) or unchanged:
+        teacher_input, scratch = score_pool(inputs, learner, state, config, candidates, r, embedder)
+        t1 = time.perf_counter()
+        teacher = Teacher(config).run(teacher_input)
+        label_seconds, teacher_seconds = t1 - t0, time.perf_counter() - t1
+        chosen = selection_frame(inputs, candidates, teacher, r)
+        if not len(chosen) or (config.selection.mode == "relabel" and r > 0 and _same_selection(chosen, taken)):
             stop = "no_change"
-        m["n_candidates"] = len(candidates)
-        m["selected_per_class"] = dict(zip(names, np.bincount(s.labels, minlength=len(names)).tolist()))
-        if inputs.pool_gold is not None and len(chosen):
-            m["pseudo_precision"] = float(np.mean(inputs.pool_gold[chosen["pool_row"]] == s.labels))
-    m["n_truncated"] = learner.n_truncated(texts) + learner.n_truncated(labeled_now)
+        m.update(teacher_metrics(inputs, candidates, teacher, names))
+    m["n_truncated"] = learner.n_truncated(texts) + (learner.n_truncated(inputs.pool_texts.subset(candidates))
+                                                     if teacher is not None else 0)
     m["n_selected"] = len(chosen)
-    m["selection_rate"] = len(chosen) / len(candidates) if "n_candidates" in m else None
+    m["selection_rate"] = len(chosen) / len(candidates) if teacher is not None else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
-             label_seconds=label_seconds, stop=stop)
+             label_seconds=label_seconds, teacher_seconds=teacher_seconds, stop=stop)
     m["wall_seconds"] = time.perf_counter() - start
 
     with state.writing_round(r) as tmp:
         learner.save(tmp / "model")
         if state.is_main:
             chosen.to_parquet(tmp / "pseudo_labels.parquet", index=False)
+            if teacher is not None:
+                atomic_write_text(tmp / "teacher.json", json.dumps(teacher.state, indent=2))
+                np.save(tmp / "teacher_rows.npy", candidates)
+                np.save(tmp / "teacher_probs.npy", teacher.probs.astype(np.float32))
             atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
-    if probs_file is not None:
-        probs_file.unlink(missing_ok=True)
+    for path in scratch:
+        path.unlink(missing_ok=True)
     logger.info(summary_line(m, config))
     return m
 
 
-def calibrate(inputs: Inputs, learner: Learner, config: Config) -> float:
-    """A temperature for the run's classifiers, from 2-fold cross-fitting on the gold rows.
+def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config, candidates: np.ndarray, r: int,
+               embedder: Embedder | None) -> tuple[TeacherInput, list]:
+    """What the teacher needs: the student's probabilities and features of the candidates (one
+    pass, streamed to scratch files in the run folder), the gold rows' features, and the
+    pretrained embeddings and description vectors when the config asks for them."""
+    n_classes = len(inputs.label_set.names)
+    cfg = config.teacher
+    wants_student_space = "linear" in cfg.views and "student" in cfg.spaces
+    pool = inputs.pool_texts.subset(candidates)  # read a chunk at a time while labeling
+    out = features_out = None
+    scratch = []
+    if state.is_main:  # a pool of millions never needs its probabilities or features in memory at once
+        probs_file = state.scratch_file(f"pool_probs-round_{r:03d}.npy")
+        out = np.lib.format.open_memmap(probs_file, mode="w+", dtype=np.float32, shape=(len(candidates), n_classes))
+        scratch.append(probs_file)
+    if wants_student_space and state.is_main:
+        features_file = state.scratch_file(f"pool_features-round_{r:03d}.npy")
+        features_out = np.lib.format.open_memmap(features_file, mode="w+", dtype=np.float32,
+                                                 shape=(len(candidates), learner.feature_dim))
+        scratch.append(features_file)
+    probs, features = learner.score(pool, out=out, features_out=features_out, features=wants_student_space)
+    spaces = {}
+    if wants_student_space:
+        spaces["student"] = (learner.score(inputs.labeled_texts, features=True)[1], features)
+    vectors, descriptions = None, inputs.descriptions
+    needs_pretrained = ("linear" in cfg.views and "pretrained" in cfg.spaces) or (
+        "descriptions" in cfg.views and descriptions is not None)
+    if embedder is not None and needs_pretrained:
+        gold_emb = state.cached_array("pretrained-labeled", (len(inputs.labeled_texts), embedder.dim),
+                                      lambda o: embedder.embed(inputs.labeled_texts, out=o))
+        pool_emb = state.cached_array("pretrained-pool", (len(inputs.pool_texts), embedder.dim),
+                                      lambda o: embedder.embed(inputs.pool_texts, out=o))
+        spaces["pretrained"] = (np.asarray(gold_emb), _RowView(pool_emb, candidates))
+        if descriptions is not None:
+            vectors = class_vectors(embedder.embed(descriptions.sentences), descriptions.classes, n_classes)
+    share = curriculum_share(r, config.loop.max_rounds) if config.selection.strategy == "curriculum" else None
+    return TeacherInput(round=r, n_classes=n_classes, gold=inputs.labeled_ids, probs={"student": probs},
+                        spaces=spaces, descriptions=vectors, share=share, seed=round_seed(config.seed, 20_000 + r)), scratch
 
-    The gold rows are split in two halves, stratified by class; each half is labeled by a
-    model trained on the other half with the run's training settings, and those out-of-fold
-    probabilities fit the temperature (:func:`~pseudolabel.selection.calibrated.fit_temperature`).
-    No label outside the budget is spent. The two models saw half the rows, so they are a
-    little less sure than the round's model: the temperature is an estimate, and the
-    ``pseudo_precision`` column of ``history.csv`` shows how well it held where gold exists.
-    """
-    y, texts = inputs.labeled_ids, inputs.labeled_texts
-    rng = np.random.default_rng(round_seed(config.seed, 10_000))
-    fold = np.zeros(len(y), dtype=np.int64)
-    for c in np.unique(y):
-        fold[rng.permutation(np.flatnonzero(y == c))[::2]] = 1
-    probs = np.zeros((len(y), len(inputs.label_set.names)))
-    for k in (0, 1):
-        train, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-        learner.fit([texts[i] for i in train], y[train], seed=round_seed(config.seed, 10_001 + k), init_from=None)
-        probs[held] = learner.predict_proba([texts[i] for i in held])
-    temperature = fit_temperature(probs, y)
-    logger.info("calibration: temperature %.3f from 2-fold cross-fitting on the %d gold rows", temperature, len(y))
-    return temperature
+
+class _RowView:
+    """Rows ``rows`` of a (memory-mapped) array, read only when sliced: the candidates' embeddings."""
+
+    def __init__(self, array: np.ndarray, rows: np.ndarray):
+        self.array, self.rows = array, np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self.rows),) + tuple(array.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return np.asarray(self.array[self.rows[index]])
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.array[self.rows])
+        return out if dtype is None else out.astype(dtype)
 
 
-def filter_by_agreement(s: Selection, candidates: np.ndarray, pool_rows: np.ndarray, pseudo_ids: np.ndarray,
-                        inputs: Inputs, learner: Learner, sel_cfg) -> tuple[Selection, int]:
-    """Drop the selected rows whose k-NN vote in the encoder's embedding space disagrees.
-
-    The vote is over the gold-labeled rows, the pseudo-labels kept in earlier rounds and this
-    round's other picks (:func:`pseudolabel.selection.agreement.agreeing`).
-    """
-    known_texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)
-    known_labels = np.concatenate([inputs.labeled_ids, pseudo_ids]).astype(np.int64)
-    chosen_texts = inputs.pool_texts.take(candidates[s.indices])
-    keep = agreeing(learner.embed(chosen_texts), s.labels, learner.embed(known_texts), known_labels,
-                    len(inputs.label_set.names), sel_cfg.knn_k)
-    return Selection(s.indices[keep], s.labels[keep], s.confidence[keep]), int((~keep).sum())
+def teacher_metrics(inputs: Inputs, candidates: np.ndarray, teacher: TeacherOutput, names: list[str]) -> dict:
+    """Selection counts, and where the pool has hidden gold labels, how right each view is."""
+    picks = teacher.picks
+    m = {"n_candidates": len(candidates),
+         "selected_per_class": dict(zip(names, np.bincount(picks.labels, minlength=len(names)).tolist())),
+         "share": teacher.state["select"]["share"]}
+    if inputs.pool_gold is not None:
+        gold = inputs.pool_gold[candidates]
+        if len(picks):
+            m["pseudo_precision"] = float(np.mean(gold[picks.indices] == picks.labels))
+        m["teacher_accuracy"] = float(np.mean(teacher.probs.argmax(axis=1) == gold))
+        m["view_accuracy"] = {name: float(np.mean(np.asarray(p).argmax(axis=1) == gold))
+                              for name, p in teacher.views.items()}
+    return m
 
 
 def empty_selection() -> pd.DataFrame:
-    return pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [],
-                         "confidence": np.zeros(0), "round": np.zeros(0, np.int64), "probs": []})
+    return pd.DataFrame({"pool_row": np.zeros(0, np.int64), "text": [], "label": [], "confidence": np.zeros(0),
+                         "round": np.zeros(0, np.int64), "probs": [], "weight": np.zeros(0)})
 
 
-def selection_frame(inputs: Inputs, rows: np.ndarray, s, r: int, probs: np.ndarray) -> pd.DataFrame:
-    """The rows taken in round ``r`` as written to ``pseudo_labels.parquet``."""
+def selection_frame(inputs: Inputs, candidates: np.ndarray, teacher: TeacherOutput, r: int) -> pd.DataFrame:
+    """The rows taken in round ``r`` and their targets, as written to ``pseudo_labels.parquet``."""
+    rows, t = candidates[teacher.picks.indices], teacher.targets
     return pd.DataFrame({
         "pool_row": rows, "text": inputs.pool_texts.take(rows),
-        "label": inputs.label_set.decode(s.labels).tolist(), "confidence": s.confidence,
-        "round": np.full(len(rows), r, dtype=np.int64), "probs": list(np.asarray(probs, dtype=np.float64)),
+        "label": inputs.label_set.decode(t.labels).tolist(), "confidence": t.confidence,
+        "round": np.full(len(rows), r, dtype=np.int64), "probs": list(np.asarray(t.probs, dtype=np.float64)),
+        "weight": t.weights,
     })
-
-
-def soft_targets(inputs: Inputs, taken: pd.DataFrame, config: Config) -> np.ndarray:
-    """One target distribution per training row: gold rows one-hot (smoothed by
-    ``train.label_smoothing``), pseudo-labeled rows the teacher's probabilities sharpened
-    (T < 1) or flattened (T > 1) by ``train.soft_temperature``."""
-    n_classes = len(inputs.label_set.names)
-    eps = config.train.label_smoothing
-    gold = np.full((len(inputs.labeled_ids), n_classes), eps / n_classes)
-    gold[np.arange(len(gold)), inputs.labeled_ids] += 1 - eps
-    if not len(taken):
-        return gold
-    if "probs" not in taken:
-        raise RunStateError("train.targets 'soft' needs the class probabilities of every pseudo-label, and this "
-                            "run's pseudo_labels.parquet files have no 'probs' column (written by an older "
-                            "pseudolabel); start a new run folder")
-    teacher = np.stack(taken["probs"].to_numpy()).astype(np.float64)
-    return np.concatenate([gold, apply_temperature(teacher, config.train.soft_temperature)])
 
 
 def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> str | None:
@@ -261,9 +284,11 @@ def pool_candidates(inputs: Inputs, taken_rows: np.ndarray, mode: str) -> np.nda
     return np.flatnonzero(~blocked)
 
 
-def _same_selection(rows, labels, prev_rows, prev_labels) -> bool:
-    order = np.argsort(prev_rows)
-    return np.array_equal(rows, prev_rows[order]) and np.array_equal(labels, prev_labels[order])
+def _same_selection(chosen: pd.DataFrame, taken: pd.DataFrame) -> bool:
+    a = chosen.sort_values("pool_row")
+    b = taken.sort_values("pool_row")
+    return (np.array_equal(a["pool_row"].to_numpy(), b["pool_row"].to_numpy())
+            and list(a["label"]) == list(b["label"]))
 
 
 def finish(state: RunState, config: Config, done: list[dict]) -> None:
@@ -281,6 +306,10 @@ def finish(state: RunState, config: Config, done: list[dict]) -> None:
     if needed:
         state.write_final(best, reason)
         logger.info("run finished (%s): final model = round %d, %s", STOP_REASONS[done[-1]["stop"]], best, reason)
+    if state.is_main and (needed or not (state.root / "final" / "README.md").is_file()):
+        write_model_card(state.root)  # final/ can be pushed to a hub or handed over as it is
+        draw_report(state.root)
+    state.barrier()
 
 
 def summary_line(m: dict, config: Config) -> str:
@@ -295,8 +324,7 @@ def summary_line(m: dict, config: Config) -> str:
     if "n_candidates" in m:
         rate = f" ({m['selection_rate']:.1%})" if m["selection_rate"] is not None else ""
         prec = f", precision {m['pseudo_precision']:.3f}" if "pseudo_precision" in m else ""
-        dropped = f" after the k-NN filter dropped {m['n_disagreed']}" if m.get("n_disagreed") else ""
-        parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}{dropped}")
+        parts.append(f"selected {m['n_selected']}/{m['n_candidates']}{rate}{prec}")
     if m.get("n_truncated"):
         parts.append(f"{m['n_truncated']} texts cut at model.max_length")
     if m["stop"]:

@@ -116,9 +116,6 @@ def _body(model_name: str, config: dict, config_text: str, fingerprint: str, nam
     chosen = rounds[r]
     origin = f"[`{base}`](https://huggingface.co/{base})" if base else (
         f"a local model folder (`{Path(config['model']['name']).name}`)")
-    tapt = config["model"].get("tapt_steps") or 0
-    if tapt:
-        origin += f", first adapted to the pool's texts by {tapt} steps of masked-language modelling (TAPT)"
     lines = [
         f"# {model_name}",
         "",

@@ -247,6 +247,36 @@ class RunState:
         self.write_history()
         return [int(d.name[len("round_"):]) for d in doomed]
 
+    def cached_array(self, name: str, shape: tuple[int, ...], compute: Callable[[np.ndarray | None], np.ndarray]
+                     ) -> np.ndarray:
+        """``DIR/embeddings/NAME.npy``: computed once per run, memory-mapped read-only after.
+
+        ``compute(out)`` fills ``out`` (a memory-mapped file on the main process, None on the
+        others, which keep the array it returns). A file of another shape (a damaged or foreign
+        one) is computed again.
+        """
+        path = self.root / "embeddings" / f"{name}.npy"
+        if path.is_file():
+            with contextlib.suppress(OSError, ValueError):
+                cached = np.load(path, mmap_mode="r")
+                if cached.shape == tuple(shape):
+                    return cached
+        self.barrier()  # every process has looked before the main process rewrites it
+        if not self.is_main:
+            values = compute(None)
+            self.barrier()
+            return values
+        tmp = self.scratch_file(f"embeddings-{name}.npy")
+        with self._writes(f"the {name} embeddings", path):
+            path.parent.mkdir(exist_ok=True)
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=tuple(shape))
+            compute(out)
+            out.flush()
+            del out
+            os.replace(tmp, path)
+        self.barrier()
+        return np.load(path, mmap_mode="r")
+
     def scratch_file(self, name: str) -> Path:
         """A path for a working file inside the run folder; removed by the next resume if left behind."""
         return self.root / f".tmp-{name}"
@@ -443,7 +473,9 @@ def history_frame(rounds: list[dict]) -> pd.DataFrame:
     """One row per round; per-class selection counts become ``selected_<class>`` columns."""
     rows = []
     for m in rounds:
-        row = {k: v for k, v in m.items() if k != "selected_per_class"}
+        # nested numbers stay in metrics.json; the table gets their flat parts
+        row = {k: v for k, v in m.items() if k not in ("selected_per_class", "eval_confusion_matrix", "view_accuracy")}
         row.update({f"selected_{name}": n for name, n in m.get("selected_per_class", {}).items()})
+        row.update({f"view_accuracy_{name}": v for name, v in m.get("view_accuracy", {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)

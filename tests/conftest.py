@@ -25,28 +25,31 @@ class FakeLearner:
 
     ``table`` maps each text to a base probability vector; after a fit on ``n`` rows the
     prediction is that vector raised to the power ``1 + sharpen * n`` and renormalised. It is a
-    pure function of (text, training-set size), like a model that depends only on its data.
+    pure function of (text, training-set size), like a model that depends only on its data. Its
+    "features" are ``features[text]`` when given, else the base vector.
     """
 
-    def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, eval_scores=None, embeddings=None):
-        self.embeddings = embeddings
-        self.mc_noise = None
+    def __init__(self, table: dict[str, list[float]], sharpen: float = 0.0, features=None):
         self.table = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+        self.features = {k: np.asarray(v, dtype=np.float64) for k, v in (features or {}).items()}
         self.sharpen = sharpen
-        self.eval_scores = eval_scores
         self.fits: list[tuple[list[str], list[int]]] = []
+        self.fit_args: list[dict] = []
         self.predicted: list[list[str]] = []
         self.n = 0
 
     def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None):
         self.fits.append((list(texts), [int(x) for x in labels]))
+        self.fit_args.append({"seed": seed, "init_from": init_from, "weights": weights, "soft_targets": soft_targets})
         self.weights, self.soft_targets = weights, soft_targets
         self.n = len(texts)
         return {"seconds": 0.0, "steps": 1}
 
     def predict_proba(self, texts, out=None):
-        self.predicted.append(list(texts))
-        probs = np.stack([self.table[t] for t in texts]) if len(texts) else np.zeros((0, 2))
+        texts = list(texts)
+        self.predicted.append(texts)
+        k = len(next(iter(self.table.values())))
+        probs = np.stack([self.table[t] for t in texts]) if texts else np.zeros((0, k))
         probs = probs ** (1.0 + self.sharpen * self.n)
         probs = probs / probs.sum(axis=1, keepdims=True)
         if out is None:
@@ -54,19 +57,21 @@ class FakeLearner:
         out[:] = probs
         return out
 
-    def predict_mc(self, texts, passes, *, seed):
-        """The usual probabilities, pushed apart on alternate passes by ``mc_noise[text]``."""
-        base = self.predict_proba(texts)
-        noise = np.array([(self.mc_noise or {}).get(t, 0.0) for t in texts])[:, None]
-        shift = np.array([1.0, -1.0])[None, :]
-        out = np.stack([np.clip(base + (-1) ** i * noise * shift, 1e-6, None) for i in range(passes)])
-        return out / out.sum(axis=2, keepdims=True)
+    @property
+    def feature_dim(self):
+        return len(next(iter({**self.table, **self.features}.values())))
 
-    def embed(self, texts):
-        """``embeddings[text]`` if given, else the base probability vector; unit length."""
-        vectors = {**self.table, **(self.embeddings or {})}
-        out = np.stack([np.asarray(vectors[t], dtype=np.float64) for t in texts]) if len(texts) else np.zeros((0, 2))
-        return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
+    def score(self, texts, *, out=None, features_out=None, features=False):
+        texts = list(texts)
+        probs = self.predict_proba(texts, out)
+        if not (features or features_out is not None):
+            return probs, None
+        vectors = {**self.table, **self.features}
+        feats = np.stack([vectors[t] for t in texts]) if texts else np.zeros((0, self.feature_dim))
+        feats = feats / np.linalg.norm(feats, axis=1, keepdims=True).clip(1e-12)
+        if features_out is not None:
+            features_out[:] = feats
+        return probs, feats
 
     def n_truncated(self, texts):
         return sum(len(t) > 40 for t in texts)
@@ -74,6 +79,25 @@ class FakeLearner:
     def save(self, path):
         Path(path).mkdir(parents=True, exist_ok=True)
         (Path(path) / "fake.json").write_text(json.dumps({"n": self.n}))
+
+
+class FakeEmbedder:
+    """The pretrained view of a test: ``table[text]``, unit length; counts what it embeds."""
+
+    def __init__(self, table: dict[str, list[float]]):
+        self.table = {k: np.asarray(v, dtype=np.float64) for k, v in table.items()}
+        self.dim = len(next(iter(self.table.values())))
+        self.embedded: list[list[str]] = []
+
+    def embed(self, texts, *, out=None):
+        texts = list(texts)
+        self.embedded.append(texts)
+        vectors = np.stack([self.table[t] for t in texts]) if texts else np.zeros((0, self.dim))
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+        if out is None:
+            return vectors
+        out[:] = vectors
+        return out
 
 
 @pytest.fixture

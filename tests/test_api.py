@@ -14,8 +14,9 @@ from pseudolabel.trainer import Trainer, make_accelerator
 
 from .conftest import topic_frame
 
-FAST = {"train": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3, "mixed_precision": "no"},
-        "model": {"max_length": 32}, "selection": {"threshold": 0.5}}
+FAST = {"train": {"epochs": 2, "min_steps": 1, "max_steps": None, "batch_size": 8, "learning_rate": 1e-3,
+                  "mixed_precision": "no"},
+        "model": {"max_length": 32}, "teacher": {"inner_rounds": 2}}
 
 
 def test_tiny_bert_tokenizer_is_real(tiny_bert):
@@ -36,7 +37,7 @@ def test_fit_predict_and_run_folder(tiny_bert, tmp_path):
     assert set(pred) <= {"sports", "tech"}
     proba = st.predict_proba(["the striker scored a goal"])
     assert proba.shape == (1, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
-    assert set(st.pseudo_labels_.columns) == {"pool_row", "text", "label", "confidence", "round", "probs"}
+    assert set(st.pseudo_labels_.columns) == {"pool_row", "text", "label", "confidence", "round", "probs", "weight"}
 
     for r in range(len(st.history_)):
         d = out / "rounds" / f"round_{r:03d}"
@@ -68,7 +69,7 @@ def test_same_seed_same_run(tiny_bert, tmp_path):
     runs = [SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=tmp_path / f"r{i}", seed=3, config=FAST)
             .fit(labeled, pool) for i in range(2)]
     pd.testing.assert_frame_equal(runs[0].pseudo_labels_, runs[1].pseudo_labels_)
-    timings = ["train_seconds", "label_seconds", "wall_seconds"]
+    timings = ["train_seconds", "label_seconds", "teacher_seconds", "wall_seconds"]
     pd.testing.assert_frame_equal(runs[0].history_.drop(columns=timings), runs[1].history_.drop(columns=timings))
     texts = pool["text"].tolist()
     np.testing.assert_array_equal(runs[0].predict_proba(texts), runs[1].predict_proba(texts))
@@ -81,7 +82,7 @@ def test_bf16_labels_agree_with_float32(tiny_bert, tmp_path):
     probs = {}
     for precision in ("no", "bf16"):
         t = Trainer(str(tiny_bert), ["a", "b"], config=TrainConfig(mixed_precision=precision, eval_batch_size=7),
-                    max_length=32, accelerator=make_accelerator(precision))
+                    max_length=32, accelerator=make_accelerator())
         t.fit(texts[:10], np.array([0, 1] * 5), seed=0)
         probs[precision] = t.predict_proba(texts)
     assert np.abs(probs["no"] - probs["bf16"]).max() < 0.05
@@ -120,8 +121,8 @@ def test_cli_end_to_end(tiny_bert, tmp_path, capsys):
 output_dir: {tmp_path / 'run'}
 data: {{labeled: {data / 'lab.csv'}, unlabeled: {data / 'pool.jsonl'}, eval: {data / 'dev.parquet'}}}
 model: {{name: {tiny_bert}, max_length: 32}}
-train: {{epochs: 2, batch_size: 8, learning_rate: 1.0e-3, mixed_precision: "no"}}
-selection: {{threshold: 0.5}}
+train: {{epochs: 2, min_steps: 1, max_steps: null, batch_size: 8, learning_rate: 1.0e-3, mixed_precision: "no"}}
+teacher: {{inner_rounds: 2}}
 loop: {{max_rounds: 1}}
 """)
     assert main(["run-round", "--config", str(cfg)]) == 0
@@ -178,24 +179,28 @@ def test_config_settings_are_not_overridden_by_constructor_defaults(tmp_path):
         "other", 0.8, 1, 2)
 
 
-def test_task_adaptive_pretraining_runs_once_and_feeds_round_0(tiny_bert, tmp_path, caplog):
-    import logging
-
+def test_label_descriptions_are_checked_before_anything_is_written(tiny_bert, tmp_path):
     labeled, pool = topic_frame(6, 0), topic_frame(10, 1).drop(columns="label")
-    config = {**FAST, "model": {**FAST["model"], "tapt_steps": 3}}
-    st = SelfTrainer(model=str(tiny_bert), max_rounds=2, output_dir=tmp_path / "r", config=config)
-    with caplog.at_level(logging.INFO, logger="pseudolabel.tapt"):
-        st.fit(labeled, pool, max_new_rounds=1)
-    adapted = tmp_path / "r" / "adapted_encoder"
-    assert (adapted / "config.json").is_file() and any(adapted.glob("*.safetensors"))
-    assert "3 steps" in caplog.text and not (tmp_path / "r" / ".tmp-adapted_encoder").exists()
-    from safetensors.torch import load_file
-
-    before = load_file(next(tiny_bert.glob("*.safetensors")))
-    after = load_file(next(adapted.glob("*.safetensors")))
-    key = next(k for k in before if "encoder.layer.0.attention.self.query.weight" in k)
-    assert not torch.equal(before[key], after[next(k for k in after if k.endswith(key.split("bert.")[-1]))])
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="pseudolabel.tapt"):
-        SelfTrainer(model=str(tiny_bert), max_rounds=2, output_dir=tmp_path / "r", config=config).fit(labeled, pool)
-    assert "reusing" in caplog.text, "a resumed run does not pay for the adaptation again"
+    out = tmp_path / "r"
+    cases = [
+        ({"sports": ["a game"], "tech": ["a chip"], "food": ["a meal"]}, "'food' is not a class of the labeled data"),
+        ({"sports": ["a game"]}, r"no description for class\(es\) \['tech'\]"),
+        ({"sports": ["a game", "  "], "tech": ["a chip"]}, "class 'sports', sentence 1: empty"),
+        ({"sports": ["a game"], "tech": [3]}, "class 'tech', sentence 0: not a string"),
+        (["a game"], "expected a mapping of each class"),
+    ]
+    for descriptions, message in cases:
+        with pytest.raises(DataError, match=message):
+            SelfTrainer(model=str(tiny_bert), output_dir=out, config=FAST).fit(labeled, pool,
+                                                                               label_descriptions=descriptions)
+    assert not out.exists()
+    path = tmp_path / "d.json"  # JSON keys are strings: integer labels still match
+    path.write_text(json.dumps({"10": ["a game"], "20": ["a chip"]}))
+    ints = topic_frame(6, 0, labels=(10, 20))
+    st = SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=out, config=FAST)
+    st.fit(ints, pool, label_descriptions=path)
+    teacher = json.loads((out / "rounds" / "round_000" / "teacher.json").read_text())
+    assert 0 <= teacher["descriptions"]["weight"] <= 1
+    with pytest.raises(Exception, match="different data"):  # the descriptions are part of the fingerprint
+        SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=out, config=FAST).fit(
+            ints, pool, label_descriptions={10: ["a match"], 20: ["a chip"]})

@@ -51,16 +51,16 @@ def test_report_and_plots(tmp_path):
     bench.report(results, rounds, env, ["--seeds", "0", "1"], tmp_path)
     text = (tmp_path / "report.md").read_text()
     assert "| sst2 | pseudolabel | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in text
-    assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "threshold: 0.9" in text
+    assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "strategy: curriculum" in text
     assert (tmp_path / "sst2.png").stat().st_size > 10_000
 
 
 def test_variant_and_set_parse_and_fail_early():
-    name, overrides = bench.parse_variant("no-knn:selection.agreement=none, train.label_smoothing=0")
-    assert name == "no-knn" and overrides == ["selection.agreement=none", "train.label_smoothing=0"]
-    assert bench.settings(overrides)["selection"]["agreement"] == "none"
+    name, overrides = bench.parse_variant("uniform:selection.prior=uniform, train.label_smoothing=0")
+    assert name == "uniform" and overrides == ["selection.prior=uniform", "train.label_smoothing=0"]
+    assert bench.settings(overrides)["selection"]["prior"] == "uniform"
     with pytest.raises(SystemExit, match="expected NAME"):
-        bench.parse_variant("selection.agreement=none")
+        bench.parse_variant("selection.prior=uniform")
     from pseudolabel.errors import ConfigError
 
     with pytest.raises(ConfigError, match="selection.magic"):
@@ -74,11 +74,41 @@ def test_pseudolabel_arm_returns_the_final_models_predictions(tiny_bert, tmp_pat
 
     train, test = synthetic(), synthetic(6)
     labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
-    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.max_steps=4", "train.batch_size=4",
-                 "loop.max_rounds=1"]
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4",
+                 "train.batch_size=4", "loop.max_rounds=1", "teacher.inner_rounds=2"]
     per_round = []
     pred = bench.run_pseudolabel(labeled, pool, test, 2, 0, tmp_path / "run", rounds_out=per_round, overrides=overrides)
     assert [r["round"] for r in per_round] == [0, 1] and per_round[0]["n_selected"] > 0
     again = SelfTrainer.from_run(tmp_path / "run").predict(test["text"].tolist())
     np.testing.assert_array_equal(pred, again)
     assert per_round[-1]["test_accuracy"] == bench.scores(test, pred, 2)["accuracy"]
+
+
+def test_the_library_default_is_the_benchmark_default_and_the_demo_default():
+    """What a user's SelfTrainer() / make run-round gets is what the benchmark measures."""
+    from pseudolabel import Config, load_config
+
+    def recipe(config):
+        values = config.to_dict()
+        for key in ("output_dir", "seed", "data"):  # where and on what it runs, not how
+            values.pop(key)
+        return values
+
+    assert recipe(load_config(REPO / "experiments" / "bench_accuracy.yaml")) == recipe(Config())
+    assert recipe(load_config(REPO / "experiments" / "ag_news_1k.yaml")) == recipe(Config())
+    assert Config().selection.strategy == "curriculum", "the fixed threshold is a choice, not the default"
+
+
+def test_descriptions_of_every_benchmark_dataset_name_every_class():
+    import json
+
+    from pseudolabel.data import LabelSet, load_descriptions
+
+    shared = REPO.parent / "shared" / "datasets"
+    for name in bench.DATASETS:
+        names = json.loads((shared / name / "labels.json").read_text()) if shared.is_dir() else None
+        described = bench.descriptions_for(name, REPO / "experiments" / "descriptions", names) if names else None
+        if described is None:
+            pytest.skip("../shared/datasets is not beside the repository")
+        d = load_descriptions(described, LabelSet(tuple(range(len(names)))))
+        assert set(d.classes.tolist()) == set(range(len(names))) and len(d.sentences) >= 2 * len(names)

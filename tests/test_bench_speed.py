@@ -38,21 +38,27 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     out = tmp_path / "out"
     bench_speed.main(["--data", str(ag_news_folder(tmp_path)), "--model", str(tiny_bert), "--out", str(out),
                       "--n-label", "24", "--train-steps", "2", "--finetune-steps", "2", "--round-pool", "20",
-                      "--matmul-size", "64", "--scale-sizes", "70", "--scale-model", str(tiny_bert)])
+                      "--matmul-size", "64", "--scale-sizes", "70", "--scale-model", str(tiny_bert),
+                      "--set", "train.min_steps=2", "--set", "train.max_steps=4", "--set", "teacher.inner_rounds=2",
+                      "--set", "loop.max_rounds=2"])
     table = pd.read_csv(out / "speed.csv")
     assert list(table.columns) == bench_speed.COLUMNS
-    assert table["part"].tolist() == ["matmul"] * 2 + ["labeling"] * 3 + ["training"] * 2 + ["round"] * 2 + ["scale"] * 6
+    assert table["part"].tolist() == (["matmul"] * 2 + ["labeling"] * 4 + ["training"] * 4 + ["run"] * 4
+                                      + ["scale"] * 6)
     assert (table["value"] > 0).all() and np.isfinite(table["value"]).all()
     labeling, training = table[table.part == "labeling"], table[table.part == "training"]
     assert labeling["ratio"].iloc[0] == 1.0 and training["ratio"].iloc[0] == 1.0
     assert (labeling["ratio"] > 0).all() and (training["ratio"] > 0).all()
     assert (labeling["matmul_share"] > 0).all()
     agreement = labeling["agreement_pct"].dropna()
-    assert len(agreement) == 2 and agreement.between(0, 100).all()
+    assert len(agreement) == 3 and agreement.between(0, 100).all()
     markdown = (out / "speed.md").read_text()
     assert markdown == capsys.readouterr().out.rstrip("\n") + "\n"
     assert "torch threads" in markdown and "| labeling | Trainer.predict_proba | bfloat16 |" in markdown
-    assert (out / "classifier" / "config.json").is_file() and (out / "round" / "history.csv").is_file()
+    assert (out / "classifier" / "config.json").is_file() and (out / "run" / "history.csv").is_file()
+    run = table[table.part == "run"]
+    assert run["measure"].iloc[-1].startswith("the whole default run: 3 rounds")
+    assert run["value"].iloc[-1] >= run["value"].iloc[:-1].sum() * 0.99, "the whole run includes its rounds"
     scale = table[table.part == "scale"].set_index("measure")["value"]
     assert scale["SelfTrainer round 0 on 70 pool rows: peak anonymous memory"] > 50  # MiB: torch alone is more
     assert "Scale: the AG News train pool repeated and perturbed" in markdown

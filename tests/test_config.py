@@ -36,7 +36,7 @@ def test_unknown_key_is_named(tmp_path, text, key):
     ("selection.threshold=1.0", "'selection.threshold': got 1.0, expected a number in \\(0, 1\\)"),
     ("selection.threshold=0", "'selection.threshold': got 0.0"),
     ("selection.mode=both", "expected one of accumulate, relabel"),
-    ("selection.strategy=magic", "expected one of adaptive, calibrated, threshold, topk, uncertainty"),
+    ("selection.strategy=magic", "expected one of curriculum, threshold, topk"),
     ("loop.max_rounds=-1", "'loop.max_rounds': got -1"),
     ("model.trust_remote_code=yes please", "expected bool"),
     ("nosuch.key=1", "unknown config key 'nosuch'"),

@@ -17,7 +17,7 @@ import pytest
 
 from .conftest import REPO, topic_frame
 
-TIMINGS = ["train_seconds", "label_seconds", "wall_seconds"]
+TIMINGS = ["train_seconds", "label_seconds", "teacher_seconds", "wall_seconds"]
 
 
 def install_kill(point: str, k: int) -> None:
@@ -57,7 +57,7 @@ def install_kill(point: str, k: int) -> None:
 
         torch.optim.AdamW.step = step
     elif point == "label":
-        wrap(trainer.Trainer, "_probabilities", before=lambda *a, **k: due())
+        wrap(trainer, "_halving", before=lambda *a, **k: due())
     elif point == "save":
         wrap(trainer.Trainer, "save", after=lambda *a, **k: due())
     elif point == "metrics":
@@ -88,7 +88,8 @@ def crash_config(tiny_bert, tmp_path_factory):
     cfg.write_text(f"""
 data: {{labeled: {data / 'lab.csv'}, unlabeled: {data / 'pool.csv'}, eval: {data / 'dev.csv'}}}
 model: {{name: {tiny_bert}, max_length: 32}}
-train: {{epochs: 2, batch_size: 8, eval_batch_size: 16, learning_rate: 1.0e-3, mixed_precision: "no"}}
+train: {{epochs: 2, min_steps: 1, max_steps: null, batch_size: 8, eval_batch_size: 16, learning_rate: 1.0e-3, mixed_precision: "no"}}
+teacher: {{inner_rounds: 2}}
 selection: {{threshold: 0.5, max_per_class: 8}}
 loop: {{max_rounds: 2}}
 """)
@@ -121,7 +122,8 @@ def reference(crash_config, tmp_path_factory):
 
 @pytest.mark.parametrize("point, k", [
     ("train", 6),      # round 1, mid-training (round 0 has 4 optimizer steps)
-    ("label", 6),      # round 1, first pool batch (round 0: 1 eval + 3 pool batches; round 1: 1 eval)
+    ("label", 11),     # round 1, first pool batch (round 0: 1 eval, 3 pool, 1 gold-features batch, and the
+                       # pretrained embeddings of 1 gold and 3 pool batches; round 1: 1 eval)
     ("save", 2),       # round 1's model saved, its pseudo-labels and metrics not yet
     ("metrics", 2),    # round 1's metrics.json half written
     ("rename", 2),     # round 1 complete in its temporary folder, not yet renamed into place

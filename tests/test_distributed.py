@@ -34,7 +34,7 @@ def _label_in_processes(model_dir, out_dir):
     _fresh_accelerate_state()
     from pseudolabel.trainer import Trainer, make_accelerator
 
-    acc = make_accelerator("no")
+    acc = make_accelerator()
     t = Trainer(model_dir, ["sports", "tech"], config=TrainConfig(eval_batch_size=8), max_length=32, accelerator=acc)
     t.load(model_dir)
     assert acc.num_processes == 2
@@ -76,7 +76,8 @@ def _fit_in_processes(model_dir, out_dir):
 
 
 # Batches of 5 split 3 + 2 between the processes, and 13 labeled rows leave a last batch of 3.
-FIT_CONFIG = {"train": {"epochs": 2, "batch_size": 5, "learning_rate": 1e-3, "mixed_precision": "no"},
+FIT_CONFIG = {"train": {"epochs": 2, "min_steps": 1, "max_steps": None, "batch_size": 5, "learning_rate": 1e-3,
+                        "mixed_precision": "no"},
               "model": {"max_length": 32}, "selection": {"strategy": "topk", "fraction": 0.5}}
 FIT_DATA = (pd.concat([topic_frame(6, 0), topic_frame(1, 3).iloc[:1]]), topic_frame(9, 1).drop(columns="label"),
             topic_frame(5, 2))
@@ -92,8 +93,8 @@ def launch(name, model_dir, out_dir):
 def _classifier(tiny_bert, tmp_path):
     from pseudolabel.trainer import Trainer, make_accelerator
 
-    t = Trainer(str(tiny_bert), ["sports", "tech"], config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3,
-                mixed_precision="no", eval_batch_size=8), max_length=32, accelerator=make_accelerator("no"))
+    t = Trainer(str(tiny_bert), ["sports", "tech"], config=TrainConfig(epochs=3, min_steps=1, max_steps=None, batch_size=8, learning_rate=1e-3,
+                mixed_precision="no", eval_batch_size=8), max_length=32, accelerator=make_accelerator())
     labeled = topic_frame(10, 0)
     t.fit(labeled["text"].tolist(), (labeled["label"] == "tech").to_numpy().astype(int), seed=0)
     t.save(tmp_path / "clf")

@@ -37,7 +37,8 @@ def made(tiny_bert, tmp_path_factory):
     cfg.write_text(f"""
 data: {{labeled: {base / 'lab.csv'}, unlabeled: {base / 'pool.csv'}, eval: {base / 'dev.csv'}}}
 model: {{name: {tiny_bert}, max_length: 32}}
-train: {{epochs: 2, batch_size: 8, eval_batch_size: 16, learning_rate: 1.0e-3, mixed_precision: "no"}}
+train: {{epochs: 2, min_steps: 1, max_steps: null, batch_size: 8, eval_batch_size: 16, learning_rate: 1.0e-3, mixed_precision: "no"}}
+teacher: {{inner_rounds: 2}}
 selection: {{threshold: 0.5, max_per_class: 8}}
 loop: {{max_rounds: 2}}
 """)

@@ -8,7 +8,7 @@ from pseudolabel.selection import STRATEGIES, Selection, select
 
 
 def cfg(**kw):
-    return SelectionConfig(**kw)
+    return SelectionConfig(**{"strategy": "threshold", **kw})
 
 
 def test_threshold_is_strict():
@@ -69,77 +69,35 @@ def test_topk_takes_the_same_quota_from_every_class():
     assert np.bincount(s.labels).tolist() == [6, 4]
 
 
-def test_adaptive_bars_follow_the_models_confidence():
-    from pseudolabel.selection.adaptive import adaptive_thresholds
-
-    # An underconfident model: no row above 0.9, yet the adaptive bars let the best rows through.
-    probs = np.array([[0.7, 0.2, 0.1]] * 4 + [[0.3, 0.5, 0.2]] * 4 + [[0.4, 0.25, 0.35]] * 2 + [[0.5, 0.2, 0.3]] * 2)
-    bars = adaptive_thresholds(probs, cfg(threshold=0.9))
-    assert np.all(bars >= 1 / 3) and np.all(bars <= 0.9)
-    assert bars[0] == bars.max(), "the class with most probability mass gets the highest bar"
-    s = select(probs, cfg(strategy="adaptive", threshold=0.9), round=0)
-    assert len(s) > 0 and len(select(probs, cfg(threshold=0.9), round=0)) == 0
-    assert set(s.labels.tolist()) == {0, 1}
-    # A confident model: every bar is capped at the threshold.
-    sharp = np.array([[0.99, 0.005, 0.005], [0.005, 0.99, 0.005], [0.005, 0.005, 0.99]])
-    assert adaptive_thresholds(sharp, cfg(threshold=0.8)).tolist() == [0.8, 0.8, 0.8]
-
-
-def test_knn_agreement_drops_an_isolated_wrong_label():
-    from pseudolabel.selection.agreement import agreeing, knn_vote
-
-    rng = np.random.default_rng(0)
-    centers = np.eye(3)[:, :3]
-    def cloud(c, n):
-        x = centers[c] + 0.05 * rng.normal(size=(n, 3))
-        return x / np.linalg.norm(x, axis=1, keepdims=True)
-    known = np.concatenate([cloud(0, 5), cloud(1, 5)])
-    known_labels = np.array([0] * 5 + [1] * 5)
-    selected = np.concatenate([cloud(0, 4), cloud(1, 4)])
-    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])  # row 3 sits among class 0 but is labeled 1
-    keep = agreeing(selected, labels, known, known_labels, n_classes=2, k=3)
-    assert keep.tolist() == [True, True, True, False, True, True, True, True]
-    # A row never votes for itself.
-    assert knn_vote(known[:1], known[:2], np.array([1, 0]), 2, 1, exclude_self=np.array([0])).tolist() == [0]
+def test_curriculum_takes_its_share_of_every_class_most_confident_first():
+    # 6 rows predicted as class 0, 4 as class 1; a uniform prior gives each class half the share.
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.95, 0.05], [0.6, 0.4], [0.7, 0.3], [0.55, 0.45],
+                      [0.2, 0.8], [0.4, 0.6], [0.1, 0.9], [0.3, 0.7]])
+    s = select(probs, cfg(strategy="curriculum", prior="uniform"), round=0, share=0.4)
+    assert s.indices.tolist() == [0, 2, 6, 8]  # 2 per class: the two most confident of each
+    assert select(probs, cfg(strategy="curriculum", prior="uniform"), round=0, share=1.0).indices.tolist() == \
+        list(range(10)), "at share 1 every row is taken, whatever the quotas"
+    s = select(probs, cfg(strategy="curriculum", prior="predicted"), round=0, share=0.5)
+    assert np.bincount(s.labels).tolist() == [3, 2], "the predicted prior follows the predicted classes"
+    s = select(probs, cfg(strategy="curriculum", prior="uniform", max_per_class=1), round=0, share=0.8)
+    assert s.indices.tolist() == [2, 8]
+    s = select(probs, cfg(strategy="curriculum", prior="uniform"), round=0, share=0.95)
+    assert np.bincount(s.labels).tolist() == [5, 4], "no class takes more than half, nor more than it has"
 
 
-def test_temperature_scaling_recovers_a_known_temperature():
-    from pseudolabel.selection.calibrated import apply_temperature, fit_temperature
+def test_curriculum_share_grows_to_the_whole_pool_in_the_last_round():
+    from pseudolabel.selection.curriculum import curriculum_share
 
-    rng = np.random.default_rng(0)
-    logits = rng.normal(scale=3.0, size=(4000, 3))
-    truth = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    labels = np.array([rng.choice(3, p=p) for p in truth])  # labels drawn from the true probabilities
-    underconfident = apply_temperature(truth, 2.5)  # what an underconfident model would say
-    t = fit_temperature(underconfident, labels)
-    assert t == pytest.approx(1 / 2.5, rel=0.1)
-    assert np.allclose(apply_temperature(underconfident, t), truth, atol=0.05)
-    assert np.array_equal(apply_temperature(truth, 3.0).argmax(1), truth.argmax(1)), "ranking unchanged"
+    assert [curriculum_share(r, 3) for r in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert curriculum_share(0, 1) == 1.0
 
 
-def test_calibrated_takes_the_largest_set_meeting_the_target_per_class():
-    probs = np.array([[0.99, 0.01], [0.95, 0.05], [0.90, 0.10], [0.80, 0.20], [0.3, 0.7], [0.2, 0.8]])
-    s = select(probs, cfg(strategy="calibrated", target_precision=0.93), round=0)
-    # class 0: running means 0.99, 0.97, 0.947, 0.91 -> three rows; class 1: 0.8, 0.75 -> none
-    assert s.indices.tolist() == [0, 1, 2]
-    s = select(probs, cfg(strategy="calibrated", target_precision=0.75), round=0)
-    assert s.indices.tolist() == [0, 1, 2, 3, 4, 5]
+def test_quota_follows_the_prior():
+    from pseudolabel.teacher.quota import class_quota
 
-
-def test_bald_is_zero_when_passes_agree_and_grows_with_disagreement():
-    from pseudolabel.selection.uncertainty import bald
-
-    same = np.stack([np.array([[0.7, 0.3], [0.5, 0.5]])] * 4)
-    assert np.allclose(bald(same), 0)
-    split = np.stack([np.array([[0.9, 0.1]]), np.array([[0.1, 0.9]])])
-    mild = np.stack([np.array([[0.6, 0.4]]), np.array([[0.4, 0.6]])])
-    assert bald(split)[0] > bald(mild)[0] > 0
-
-
-def test_uncertainty_prefers_rows_the_dropout_passes_agree_on():
-    probs = np.array([[0.95, 0.05], [0.80, 0.20], [0.70, 0.30], [0.2, 0.8], [0.1, 0.9]])
-    uncertainty = np.array([0.5, 0.01, 0.02, 0.0, 0.3])
-    s = select(probs, cfg(strategy="uncertainty", fraction=0.4), round=0, uncertainty=uncertainty)  # 1 per class
-    assert s.indices.tolist() == [1, 3], "the most confident row of class 0 is also the least stable"
-    s = select(probs, cfg(strategy="uncertainty", fraction=0.4), round=0)  # no scores: by confidence
-    assert s.indices.tolist() == [0, 4]
+    probs = np.array([[0.9, 0.1]] * 8 + [[0.2, 0.8]] * 2)
+    assert class_quota(probs, 0.5, prior="predicted").tolist() == [4, 1]
+    assert class_quota(probs, 0.5, prior="uniform").tolist() == [2, 2]
+    assert class_quota(probs, 0.8, prior="uniform").tolist() == [4, 2], "never more than a class is predicted for"
+    with pytest.raises(ValueError, match="prior must be one of predicted, uniform"):
+        class_quota(probs, 0.5, prior="estimated")

@@ -13,9 +13,10 @@ from .conftest import topic_frame
 
 
 def trainer(tiny_bert, **kw):
-    cfg = TrainConfig(**{"epochs": 1, "batch_size": 8, "learning_rate": 1e-3, "mixed_precision": "no",
+    cfg = TrainConfig(**{"epochs": 1, "min_steps": 1, "max_steps": None, "batch_size": 8, "learning_rate": 1e-3,
+                         "mixed_precision": "no", "label_smoothing": 0.0,
                          "eval_batch_size": 16, **kw})
-    return Trainer(str(tiny_bert), ["sports", "tech"], config=cfg, max_length=32, accelerator=make_accelerator("no"))
+    return Trainer(str(tiny_bert), ["sports", "tech"], config=cfg, max_length=32, accelerator=make_accelerator())
 
 
 def fail_above(model, limit):
@@ -101,22 +102,78 @@ def test_row_weights_and_label_smoothing_shape_the_loss(tiny_bert):
         assert t._loss(t.model, batch).item() == pytest.approx(smoothed.item(), rel=1e-5)
 
 
-def test_weights_reach_training(tiny_bert):
+def test_row_weights_reach_the_gradient(tiny_bert):
     frame = topic_frame(8, seed=0)
     texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
-    a = trainer(tiny_bert).fit(texts, labels, seed=0)
-    b = trainer(tiny_bert).fit(texts, labels, seed=0, weights=np.full(len(texts), 0.25))
-    assert a["loss"] != pytest.approx(b["loss"])
+    fresh = trainer(tiny_bert, weight_decay=0.0)
+    fresh.model = fresh._load_model(fresh.source)  # the head as fit() initialises it under this seed
+    torch.manual_seed(0)
+    from accelerate.utils import set_seed
+
+    set_seed(0)
+    initial = fresh._load_model(fresh.source).classifier.weight.detach().clone()
+    silent = trainer(tiny_bert, weight_decay=0.0)
+    silent.fit(texts, labels, seed=0, weights=np.zeros(len(texts)))
+    assert torch.equal(silent.model.classifier.weight.detach(), initial), "rows of weight 0 teach nothing"
+    loud = trainer(tiny_bert, weight_decay=0.0)
+    loud.fit(texts, labels, seed=0, weights=np.ones(len(texts)))
+    assert not torch.equal(loud.model.classifier.weight.detach(), initial)
 
 
-def test_embeddings_are_unit_length_cached_and_in_text_order(tiny_bert):
+def test_soft_targets_override_the_hard_labels_in_training(tiny_bert):
+    frame = topic_frame(8, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    opposite = np.eye(2)[1 - labels]  # soft targets that say the other class, with certainty
+    t = trainer(tiny_bert, epochs=30, freeze_embeddings=False)
+    t.fit(texts, labels, seed=0, soft_targets=opposite)
+    assert np.mean(t.predict_proba(texts).argmax(1) == 1 - labels) > 0.9, "the student followed the soft targets"
+
+
+def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert):
+    frame = topic_frame(8, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    pretrained = trainer(tiny_bert)._load_model(str(tiny_bert)).get_input_embeddings().weight.detach().clone()
+    for freeze in (True, False):
+        t = trainer(tiny_bert, freeze_embeddings=freeze)
+        t.fit(texts, labels, seed=0)
+        same = torch.equal(t.model.get_input_embeddings().weight.detach(), pretrained)
+        assert same is freeze
+
+
+def test_steps_follow_epochs_within_the_floor_and_the_cap(tiny_bert):
+    t = trainer(tiny_bert, epochs=2, min_steps=5, max_steps=7, batch_size=4)
+    texts = topic_frame(4, seed=0)["text"].tolist()
+    assert t.fit(texts, np.arange(8) % 2, seed=0)["steps"] == 5, "2 epochs of 2 batches is below the floor"
+    assert t.config.steps(16) == 7 and t.config.steps(12) == 6 and t.config.steps(100) == 7
+
+
+def test_score_gives_probabilities_and_the_models_own_pooled_features_in_one_pass(tiny_bert):
+    frame = topic_frame(6, seed=1)
+    texts = frame["text"].tolist()
     t = trainer(tiny_bert)
+    t.fit(texts, np.arange(len(texts)) % 2, seed=0)
+    calls = []
+    forward = t.model.forward
+    t.model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    probs, feats = t.score(texts, features=True)
+    assert len(calls) == 1, "one forward pass for both (the 12 texts fit one batch of 16)"
+    np.testing.assert_allclose(probs, t.predict_proba(texts), atol=1e-6)
+    assert feats.shape == (len(texts), t.feature_dim) and np.allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-5)
+    with torch.no_grad():
+        batch = t.tokenizer(texts[:1], return_tensors="pt")
+        hidden = forward(**batch, output_hidden_states=True).hidden_states[-1][0].mean(0)
+    np.testing.assert_allclose(feats[0], (hidden / hidden.norm()).numpy(), atol=1e-5)
+
+
+def test_encoder_embeddings_are_unit_length_and_in_text_order(tiny_bert):
+    from pseudolabel.trainer import Encoder
+
+    e = Encoder(str(tiny_bert), max_length=32, batch_size=2, precision="no", accelerator=make_accelerator())
     texts = ["a goal in the last minute", "chip", "a goal in the last minute"]
-    e = t.embed(texts)
-    assert e.shape == (3, t._encoder.config.hidden_size)
-    assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
-    assert np.array_equal(e[0], e[2]) and not np.allclose(e[0], e[1])
-    assert np.array_equal(t.embed(["chip"])[0], e[1])
+    v = e.embed(texts)
+    assert v.shape == (3, e.dim) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert np.allclose(v[0], v[2], atol=1e-6) and not np.allclose(v[0], v[1])
+    np.testing.assert_allclose(e.embed(["chip"])[0], v[1], atol=1e-6)
 
 
 def test_soft_targets_give_cross_entropy_against_a_distribution(tiny_bert):
@@ -129,40 +186,6 @@ def test_soft_targets_give_cross_entropy_against_a_distribution(tiny_bert):
         logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
         expected = -(torch.tensor(q) * logits.log_softmax(-1)).sum()
         assert t._loss(t.model, batch).item() == pytest.approx(expected.item(), rel=1e-5)
-
-
-def test_mc_dropout_passes_differ_and_are_seeded(tiny_bert):
-    t = trainer(tiny_bert)
-    frame = topic_frame(4, seed=0)
-    t.fit(frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy(), seed=0)
-    texts = frame["text"].tolist()[:5]
-    passes = t.predict_mc(texts, 3, seed=7)
-    assert passes.shape == (3, 5, 2) and np.allclose(passes.sum(axis=2), 1, atol=1e-5)
-    assert not np.allclose(passes[0], passes[1]), "dropout is on"
-    assert np.array_equal(passes, t.predict_mc(texts, 3, seed=7))
-    assert not t.model.training, "the model is back in eval mode"
-    assert np.allclose(t.predict_proba(texts), t.predict_proba(texts)), "plain labeling stays deterministic"
-
-
-def test_augmented_training_sees_changed_texts(tiny_bert, monkeypatch):
-    from pseudolabel import trainer as trainer_module
-
-    seen = []
-    real = trainer_module.augment
-
-    def spy(text, rate, rng, synonyms):
-        out = real(text, rate, rng, synonyms)
-        seen.append((text, out))
-        return out
-
-    monkeypatch.setattr(trainer_module, "augment", spy)
-    frame = topic_frame(8, seed=0)
-    t = trainer(tiny_bert, augment=0.3)
-    stats = t.fit(frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy(), seed=0)
-    assert stats["steps"] > 0 and len(seen) >= len(frame)
-    assert any(a != b for a, b in seen), "some training texts were changed"
-    probs = t.predict_proba(frame["text"].tolist())  # labeling never augments
-    assert len(seen) == stats["examples"] and probs.shape == (len(frame), 2)
 
 
 def test_labeling_a_pool_column_in_chunks_equals_labeling_the_list(tiny_bert, monkeypatch, tmp_path):

@@ -1,10 +1,10 @@
-"""Selection strategies: which pool rows to trust, given the model's class probabilities.
+"""Selection strategies: which pool rows to trust, given the teacher's class probabilities.
 
-A strategy is a pure function ``fn(probs, config, *, round) -> Selection`` over a numpy array of
-shape ``(n_rows, n_classes)`` with at least one row (:func:`select` answers an empty matrix
-itself); it never sees texts, models or files. One that sets the attribute
-``needs_mc_dropout`` also gets ``uncertainty=`` (a BALD score per row from dropout passes). Adding one is one module in
-this package plus one line in :data:`STRATEGIES`.
+A strategy is a pure function ``fn(probs, config, *, round, share) -> Selection`` over a numpy
+array of shape ``(n_rows, n_classes)`` with at least one row (:func:`select` answers an empty
+matrix itself); it never sees texts, models or files. ``share`` is the curriculum's share of the
+pool for the next round (strategies that do not follow a curriculum ignore it). Adding one is
+one module in this package plus one line in :data:`STRATEGIES`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from .adaptive import select_adaptive
-from .calibrated import select_calibrated
-from .threshold import select_by_threshold
-from .topk import select_top_k
-from .uncertainty import select_uncertainty
 
 
 @dataclass(frozen=True)
@@ -56,32 +50,22 @@ def top_by_confidence(candidates: np.ndarray, confidence: np.ndarray, k: int) ->
     return candidates[order[:k]]
 
 
+from .curriculum import select_curriculum  # noqa: E402 - they import Selection from here
+from .threshold import select_by_threshold  # noqa: E402
+from .topk import select_top_k  # noqa: E402
+
 STRATEGIES = {
+    "curriculum": select_curriculum,
     "threshold": select_by_threshold,
     "topk": select_top_k,
-    "adaptive": select_adaptive,
-    "calibrated": select_calibrated,
-    "uncertainty": select_uncertainty,
 }
 
 
-def needs_mc_dropout(config) -> bool:
-    """Whether the strategy wants Monte-Carlo dropout scores (the loop then runs extra passes)."""
-    return getattr(STRATEGIES[config.strategy], "needs_mc_dropout", False)
-
-
-def select(probs: np.ndarray, config, *, round: int, uncertainty: np.ndarray | None = None) -> Selection:
-    """Run the strategy named by ``config.strategy`` on ``probs``.
-
-    ``uncertainty`` (one score per row, lower = more certain) reaches only strategies that
-    declare ``needs_mc_dropout``.
-    """
+def select(probs: np.ndarray, config, *, round: int, share: float | None = None) -> Selection:
+    """Run the strategy named by ``config.strategy`` on ``probs``."""
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 2:
         raise ValueError(f"probabilities must be a 2-d array (rows, classes), got shape {probs.shape}")
     if probs.shape[0] == 0 or probs.shape[1] == 0:  # nothing to choose from: no strategy is asked
         return Selection.from_indices(probs, np.zeros(0, np.int64))
-    fn = STRATEGIES[config.strategy]
-    if needs_mc_dropout(config):
-        return fn(probs, config, round=round, uncertainty=uncertainty)
-    return fn(probs, config, round=round)
+    return STRATEGIES[config.strategy](probs, config, round=round, share=share)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def select_by_threshold(probs: np.ndarray, config, *, round: int):
+def select_by_threshold(probs: np.ndarray, config, *, round: int, share: float | None = None):
     """Take rows whose top probability is strictly above ``config.threshold``.
 
     With ``config.max_per_class`` each class keeps at most that many rows, the most confident

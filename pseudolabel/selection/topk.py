@@ -13,7 +13,7 @@ def per_class_quota(n_candidates: int, n_classes: int, config) -> int:
     return max(k, 1) if n_candidates else 0
 
 
-def select_top_k(probs: np.ndarray, config, *, round: int):
+def select_top_k(probs: np.ndarray, config, *, round: int, share: float | None = None):
     """For each class, the ``k`` rows predicted as that class with the highest probability of it.
 
     ``k`` is :func:`per_class_quota`. No class can flood the selection however skewed the

@@ -1,0 +1,152 @@
+"""The teacher: which pool rows the next student trains on, and with which targets.
+
+A short pipeline of named stages over numpy arrays, run once per round after the round's
+student has scored the pool; it never sees texts, models or files:
+
+1. **views**: probability views of the candidates. The student's own probabilities come in;
+   each stage named in ``teacher.views`` adds its own (:data:`VIEW_STAGES`):
+   ``descriptions`` (zero-shot, from label descriptions) and ``linear`` (self-trained linear
+   heads in the student's features and the pretrained encoder's sentence embeddings).
+2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`).
+3. **select**: the rows to trust (``selection.strategy``, :mod:`pseudolabel.selection`).
+4. **targets**: what each trusted row is trained on (:mod:`.targets`).
+
+Every stage's fitted state goes into the round folder as ``teacher.json``; a new idea is a
+new stage and one line in :data:`VIEW_STAGES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..selection import Selection, select
+from .combine import weighted_mean
+from .descriptions import DescriptionView
+from .linear import LinearSelfTraining
+from .targets import TrainTargets, build_targets
+
+
+@dataclass
+class TeacherInput:
+    """What the round loop hands the teacher; every array is row-aligned with the candidates.
+
+    Attributes
+    ----------
+    round : int
+        The round whose student scored the candidates.
+    n_classes : int
+    gold : ndarray of int64
+        Class index of each gold row.
+    probs : dict
+        Probability views of the candidates, ``(n, n_classes)`` each; at least ``"student"``.
+    spaces : dict
+        Feature spaces: name -> ``(gold rows' features, candidates' features)``; e.g.
+        ``"student"`` (the round's model) and ``"pretrained"`` (the encoder before any training).
+    descriptions : ndarray or None
+        ``(n_classes, dim)`` unit vectors of the label descriptions in the ``"pretrained"`` space.
+    share : float or None
+        The curriculum's share of the pool for the next round (see
+        :func:`pseudolabel.selection.curriculum.curriculum_share`).
+    seed : int
+    """
+
+    round: int
+    n_classes: int
+    gold: np.ndarray
+    probs: dict[str, np.ndarray]
+    spaces: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    descriptions: np.ndarray | None = None
+    share: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class TeacherOutput:
+    """The teacher's answer: picks (indices into the candidates), their targets, and what it saw."""
+
+    picks: Selection
+    targets: TrainTargets
+    probs: np.ndarray
+    views: dict[str, np.ndarray]
+    state: dict
+
+
+def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
+    """The ``descriptions`` stage: a zero-shot view, weighted by its accuracy on the gold rows.
+
+    Its weight is ``(a_d - 1/K) / (a_l - 1/K)``, clipped to [0, 1]: how far above chance it
+    labels the gold rows (``a_d``), against a linear head's cross-validated accuracy on the
+    same rows in the same space (``a_l``): "is saying what the classes mean worth as much as
+    the labels themselves?"
+    """
+    if inp.descriptions is None or "pretrained" not in inp.spaces:
+        return {}
+    gold_x, pool_x = inp.spaces["pretrained"]
+    view = DescriptionView(inp.descriptions).fit(gold_x, inp.gold)
+    views["descriptions"] = view.predict_proba(pool_x)
+    chance = 1.0 / inp.n_classes
+    linear = cross_validated_accuracy(gold_x, inp.gold, C=config.teacher.linear_c, seed=inp.seed)
+    weight = float(np.clip((view.gold_accuracy_ - chance) / max(linear - chance, 1e-6), 0.0, 1.0))
+    weights["descriptions"] = weight
+    return {"temperature": view.temperature_, "gold_accuracy": view.gold_accuracy_,
+            "linear_cv_accuracy": linear, "weight": weight}
+
+
+def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
+    """The ``linear`` stage: self-trained linear heads in every feature space (:mod:`.linear`)."""
+    spaces = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+    if not spaces:
+        return {}
+    stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
+                               prior=config.selection.prior, seed=inp.seed)
+    fixed = dict(views)
+    views.update(stage.run(spaces, inp.gold, inp.n_classes, fixed, lambda v: weighted_mean(v, weights)))
+    return stage.state_
+
+
+VIEW_STAGES: dict[str, Callable] = {
+    "descriptions": add_descriptions,
+    "linear": add_linear,
+}
+"""Stages that add probability views, by the name ``teacher.views`` uses; they run in that order."""
+
+
+class Teacher:
+    """Runs the stages named by a :class:`~pseudolabel.config.Config` on one round's scores."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def run(self, inp: TeacherInput) -> TeacherOutput:
+        cfg = self.config
+        views = {name: np.asarray(p) for name, p in inp.probs.items()}
+        weights = {name: 1.0 for name in views}
+        if "student" in views and not cfg.teacher.student_view:
+            weights["student"] = 0.0
+        state: dict = {"round": inp.round}
+        for name in cfg.teacher.views:
+            state[name] = VIEW_STAGES[name](views, weights, inp, cfg)
+        combined = weighted_mean(views, weights)
+        state["combine"] = {"weights": {name: weights.get(name, 1.0) for name in views}}
+        picks = select(combined, cfg.selection, round=inp.round, share=inp.share)
+        state["select"] = {"strategy": cfg.selection.strategy, "share": inp.share, "n_picked": len(picks),
+                           "per_class": np.bincount(picks.labels, minlength=inp.n_classes).tolist()}
+        targets = build_targets(combined[picks.indices], picks.labels, soft_temperature=cfg.train.soft_temperature,
+                                pseudo_weight=cfg.train.pseudo_weight)
+        return TeacherOutput(picks, targets, combined, views, state)
+
+
+def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, *, C: float, seed: int, folds: int = 5) -> float:
+    """Accuracy of a logistic regression on ``(x, y)`` by stratified k-fold (k <= the smallest class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    k = min(folds, int(np.bincount(np.asarray(y)).min()))
+    if k < 2:
+        return float("nan")
+    pred = cross_val_predict(LogisticRegression(C=C, max_iter=1000), np.asarray(x, dtype=np.float32), y,
+                             cv=StratifiedKFold(k, shuffle=True, random_state=seed))
+    return float(np.mean(pred == y))

@@ -1,0 +1,204 @@
+"""Tier 0-1: the teacher's stages over synthetic arrays, and the curriculum loop with a fake learner."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pseudolabel.config import Config
+from pseudolabel.data import load_inputs
+from pseudolabel.loop import run_rounds
+from pseudolabel.state import RunState
+from pseudolabel.teacher import Teacher, TeacherInput
+from pseudolabel.teacher.descriptions import DescriptionView, class_vectors
+from pseudolabel.teacher.linear import LinearSelfTraining
+
+from .conftest import FakeEmbedder, FakeLearner
+
+
+def blobs(n_per_class: int, seed: int, spread: float = 0.35):
+    """Two well-separated clusters in 8 dimensions, unit length, and their classes."""
+    rng = np.random.default_rng(seed)
+    centers = np.eye(8)[:2]
+    y = np.repeat([0, 1], n_per_class)
+    x = centers[y] + spread * rng.normal(size=(len(y), 8)) / np.sqrt(8)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), y
+
+
+def noisy_student(y: np.ndarray, wrong: float, seed: int) -> np.ndarray:
+    """Confident probabilities that are wrong on a ``wrong`` share of the rows."""
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(y)) < wrong
+    pred = np.where(flip, 1 - y, y)
+    return np.where(pred[:, None] == np.arange(2), 0.9, 0.1)
+
+
+def config(**teacher):
+    return Config.from_dict({"teacher": {"views": ["linear"], "spaces": ["pretrained"], **teacher}})
+
+
+def test_linear_view_fixes_a_student_that_the_feature_space_contradicts():
+    gold_x, gold_y = blobs(5, 0)
+    pool_x, pool_y = blobs(200, 1)
+    student = noisy_student(pool_y, 0.3, 2)
+    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": student},
+                       spaces={"pretrained": (gold_x, pool_x)}, share=0.5)
+    out = Teacher(config(student_view=False)).run(inp)
+    student_acc = np.mean(student.argmax(1) == pool_y)
+    assert student_acc < 0.75
+    assert np.mean(out.views["linear:pretrained"].argmax(1) == pool_y) > 0.95
+    assert np.mean(out.probs.argmax(1) == pool_y) > 0.95, "the teacher is better than the student"
+    assert out.state["combine"]["weights"]["student"] == 0.0
+    # With the student's view in, the combination still beats the student alone.
+    out = Teacher(config()).run(inp)
+    assert np.mean(out.probs.argmax(1) == pool_y) > student_acc + 0.1
+
+
+def test_linear_self_training_shares_one_set_of_pseudo_labels_between_spaces():
+    gold_x, gold_y = blobs(4, 0)
+    pool_x, pool_y = blobs(60, 1)
+    seen = []
+
+    def combine(views):
+        seen.append(sorted(views))
+        return np.mean([np.asarray(v) for v in views.values()], axis=0)
+
+    stage = LinearSelfTraining(inner_rounds=3)
+    views = stage.run({"a": (gold_x, pool_x), "b": (gold_x[:, ::-1], pool_x[:, ::-1])}, gold_y, 2,
+                      {"student": noisy_student(pool_y, 0.2, 3)}, combine)
+    assert sorted(views) == ["linear:a", "linear:b"]
+    assert seen == [["linear:a", "linear:b", "student"]] * 3, "each inner round asks the combined teacher"
+    assert all(v.shape == (120, 2) and np.allclose(v.sum(1), 1) for v in views.values())
+    assert stage.state_["inner_rounds"] == 3
+
+
+def test_description_view_counts_as_much_as_it_labels_the_gold_rows():
+    gold_x, gold_y = blobs(6, 0)
+    pool_x, pool_y = blobs(50, 1)
+    right = class_vectors(np.eye(8)[:2], np.array([0, 1]), 2)
+    swapped = class_vectors(np.eye(8)[:2], np.array([1, 0]), 2)
+    view = DescriptionView(right).fit(gold_x, gold_y)
+    assert view.gold_accuracy_ == 1.0 and np.mean(view.predict_proba(pool_x).argmax(1) == pool_y) > 0.95
+    base = dict(round=0, n_classes=2, gold=gold_y, probs={"student": noisy_student(pool_y, 0.3, 5)},
+                spaces={"pretrained": (gold_x, pool_x)}, share=0.5)
+    cfg = Config.from_dict({"teacher": {"views": ["descriptions"]}})
+    good = Teacher(cfg).run(TeacherInput(**base, descriptions=right))
+    bad = Teacher(cfg).run(TeacherInput(**base, descriptions=swapped))
+    assert good.state["descriptions"]["weight"] == pytest.approx(1.0)
+    assert bad.state["descriptions"]["weight"] == 0.0, "descriptions that contradict the gold rows count for nothing"
+    assert np.mean(good.probs.argmax(1) == pool_y) > np.mean(bad.probs.argmax(1) == pool_y)
+    json.dumps(good.state)  # the fitted state goes into teacher.json
+
+
+def test_description_temperature_is_fitted_on_the_gold_rows():
+    gold_x, gold_y = blobs(20, 0, spread=0.9)
+    vectors = class_vectors(np.eye(8)[:2], np.array([0, 1]), 2)
+    view = DescriptionView(vectors).fit(gold_x, gold_y)
+    sims = gold_x @ vectors.T
+    for t in (view.temperature_ * 0.5, view.temperature_ * 2):  # a minimum of the gold log-likelihood
+        z = sims / t
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        fitted = view.predict_proba(gold_x)
+        assert -np.log(fitted[np.arange(40), gold_y]).mean() <= -np.log(p[np.arange(40), gold_y]).mean() + 1e-6
+
+
+# -- the curriculum loop with a fake learner -------------------------------------------------------------
+
+LABELED = pd.DataFrame({"text": ["l0", "l1", "l2", "l3"], "label": ["a", "b", "a", "b"]})
+
+
+def curriculum_run(tmp_path, n_pool=12, **overrides):
+    rng = np.random.default_rng(0)
+    gold = np.array(["a", "b"] * (n_pool // 2))
+    pool = pd.DataFrame({"text": [f"p{i}" for i in range(n_pool)], "label": gold})
+    conf = 0.6 + 0.35 * rng.random(n_pool)
+    table = {f"p{i}": ([c, 1 - c] if g == "a" else [1 - c, c]) for i, (c, g) in enumerate(zip(conf, gold))}
+    table.update({t: [0.5, 0.5] for t in LABELED.text})
+    vectors = {t: ([1.0, 0.1] if lab == "a" else [0.1, 1.0]) for t, lab in zip(LABELED.text, LABELED.label)}
+    vectors.update({f"p{i}": ([1.0, 0.2] if g == "a" else [0.2, 1.0]) for i, g in enumerate(gold)})
+    values = {"output_dir": str(tmp_path / "run"), "loop": {"max_rounds": 3},
+              "teacher": {"inner_rounds": 2}, **overrides}
+    cfg = Config.from_dict(values)
+    inputs = load_inputs(LABELED, pool, label_descriptions=None)
+    state = RunState(cfg.output_dir)
+    state.open(cfg, inputs.fingerprint(), inputs.label_set)
+    return inputs, FakeLearner(table), FakeEmbedder(vectors), state, cfg
+
+
+def test_curriculum_relabels_the_whole_pool_and_ends_on_all_of_it(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path)
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert [r["stop"] for r in rounds] == [None, None, None, "max_rounds"]
+    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 8, 12], "a third, two thirds, then all"
+    pool_scored = [p for p in learner.predicted if p and p[0].startswith("p")]
+    assert pool_scored == [[f"p{i}" for i in range(12)]] * 3, "each teacher relabels the whole pool"
+    for r in range(3):
+        folder = state.round_dir(r)
+        teacher = json.loads((folder / "teacher.json").read_text())
+        assert set(teacher) >= {"linear", "combine", "select"} and teacher["select"]["share"] == pytest.approx((r + 1) / 3)
+        assert np.load(folder / "teacher_probs.npy").shape == (12, 2)
+        assert set(rounds[r]["view_accuracy"]) == {"student", "linear:student", "linear:pretrained"}
+    assert not (state.round_dir(3) / "teacher.json").exists(), "the last round labels nothing"
+    assert rounds[2]["pseudo_precision"] == 1.0 and rounds[2]["n_selected"] == 12
+    assert not list(state.root.glob(".tmp-*")), "scratch files of the pool's scores are removed"
+
+
+def test_pretrained_embeddings_are_computed_once_per_run_and_kept(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path)
+    run_rounds(inputs, learner, state, cfg, embedder=embedder, max_new_rounds=2)
+    assert embedder.embedded == [["l0", "l1", "l2", "l3"], [f"p{i}" for i in range(12)]]
+    assert np.load(state.root / "embeddings" / "pretrained-pool.npy").shape == (12, 2)
+    fresh = FakeEmbedder(embedder.table)  # a resumed run, in a new process
+    run_rounds(inputs, FakeLearner(learner.table), state, cfg, embedder=fresh)
+    assert fresh.embedded == [], "read back from the run folder"
+
+
+def test_descriptions_enter_the_teacher_and_the_fingerprint(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path)
+    described = load_inputs(LABELED, pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}),
+                            label_descriptions={"a": ["about a"], "b": ["about b"]})
+    plain = load_inputs(LABELED, pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}))
+    assert described.fingerprint() != plain.fingerprint()
+    embedder.table.update({"about a": np.array([1.0, 0.0]), "about b": np.array([0.0, 1.0])})
+    cfg = Config.from_dict({**cfg.to_dict(), "output_dir": str(tmp_path / "described"), "loop": {"max_rounds": 1}})
+    state = RunState(cfg.output_dir)
+    state.open(cfg, described.fingerprint(), described.label_set)
+    run_rounds(described, learner, state, cfg, embedder=embedder)
+    teacher = json.loads((state.round_dir(0) / "teacher.json").read_text())
+    assert teacher["descriptions"]["gold_accuracy"] == 1.0 and teacher["descriptions"]["weight"] > 0
+    assert ["about a", "about b"] in embedder.embedded
+
+
+def test_init_previous_starts_each_student_from_the_last_round(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(
+        tmp_path, train={"init": "previous"}, teacher={"views": []})
+    run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert [a["init_from"] for a in learner.fit_args] == [None] + [
+        str(state.round_dir(r) / "model") for r in range(3)]
+
+
+def test_macro_f1_can_choose_the_final_round(tmp_path):
+    # Eval: e0 is class a, e1-e3 class b. Round 0 predicts everything b (accuracy 0.75, macro-F1
+    # 0.43); round 1 gets e0 right and e1 wrong (accuracy 0.75 again, macro-F1 0.73). A tie in
+    # accuracy goes to the earlier round.
+    class Shifting(FakeLearner):
+        def predict_proba(self, texts, out=None):
+            probs = super().predict_proba(texts, out)
+            for i, t in enumerate(texts):
+                if t.startswith("e"):
+                    later = self.n > 4
+                    probs[i] = [0.9, 0.1] if later and t in ("e0", "e1") else [0.1, 0.9]
+            return probs
+
+    eval_frame = pd.DataFrame({"text": ["e0", "e1", "e2", "e3"], "label": ["a", "b", "b", "b"]})
+    for metric, best in (("accuracy", 0), ("macro_f1", 1)):
+        inputs, learner, embedder, state, cfg = curriculum_run(
+            tmp_path / metric, teacher={"views": []}, loop={"max_rounds": 1, "metric": metric})
+        inputs = load_inputs(LABELED, pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}), eval_frame)
+        table = {**learner.table, **{t: [0.5, 0.5] for t in eval_frame.text}}
+        state = RunState(cfg.output_dir)
+        state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=True)
+        run_rounds(inputs, Shifting(table), state, cfg, embedder=embedder)
+        assert json.loads((state.root / "final" / "final.json").read_text())["round"] == best, metric
