@@ -20,6 +20,12 @@ from .state import RunState, history_frame
 logger = logging.getLogger(__name__)
 
 
+def with_added_labels(inputs, state: RunState):
+    """``inputs`` with the gold labels added to the run folder between rounds."""
+    extra = state.extra_labels()
+    return inputs.with_gold(extra["pool_row"].to_numpy(dtype=np.int64), extra["label"].tolist())
+
+
 class SelfTrainer:
     """Self-training of a pretrained text encoder from a few labels and a pool of unlabeled texts.
 
@@ -163,6 +169,10 @@ class SelfTrainer:
         state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
         with state.lock():  # one writer per run folder, from opening it to the last round written
             state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
+            self._base_inputs = inputs
+            if cfg.data.extra_labeled is not None:
+                self._add_labels(state, inputs, cfg.data.extra_labeled, skip_known=True)
+            inputs = with_added_labels(inputs, state)
             learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
                               accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
             embedder = Encoder(source, max_length=cfg.model.max_length, batch_size=cfg.train.eval_batch_size,
@@ -177,17 +187,21 @@ class SelfTrainer:
         return self
 
     @classmethod
-    def from_run(cls, run_dir: str | Path) -> "SelfTrainer":
-        """Load a finished run folder for :meth:`predict` (what ``pseudolabel predict`` uses)."""
+    def from_run(cls, run_dir: str | Path, *, finished: bool = True) -> "SelfTrainer":
+        """Load a run folder: a finished one for :meth:`predict` (what ``pseudolabel predict`` uses),
+        or, with ``finished=False``, one that may still be running rounds, for :meth:`review` and
+        :meth:`add_labels` (``pseudolabel review`` / ``add-labels``)."""
         from .trainer import Trainer, make_accelerator
 
         state = RunState(run_dir)
         if not (state.root / "config.yaml").is_file():
             raise RunStateError(f"{run_dir}: not a pseudolabel run folder (no config.yaml)")
         cfg = load_config(state.root / "config.yaml")
-        final = state.final_model_dir()
+        final = state.final_model_dir() if finished or (state.root / "final" / "final.json").is_file() else (
+            state.round_dir(0) / "model")
         self = cls(config=cfg, output_dir=run_dir)
         self.config_ = cfg
+        self._base_inputs = None
         label_set = state.label_set()
         self._learner = Trainer(str(final), label_set.names, config=cfg.train, max_length=cfg.model.max_length,
                                 accelerator=make_accelerator(),
@@ -223,6 +237,74 @@ class SelfTrainer:
             if not isinstance(t, str) or not t.strip():
                 raise DataError(f"predict: text {i} is {'empty' if isinstance(t, str) else type(t).__name__}")
         return texts
+
+    # -- people in the loop ---------------------------------------------------------------
+    def review(self, n: int = 50):
+        """Pool rows whose gold label would help most, for a person to label.
+
+        Class-balanced by the latest teacher's guess, where it is least sure or its views
+        disagree, spread over the sentence-embedding space, never a row that is gold already
+        (:mod:`pseudolabel.review`). Fill the ``label`` column and pass the frame (or its file)
+        to :meth:`add_labels`; the next round trains with those rows as gold.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``pool_row``, ``text``, ``guess``, ``guess_confidence`` and an empty ``label``.
+        """
+        from .review import review_frame
+
+        inputs = self._pool_inputs()
+        return review_frame(self.run_dir_, inputs.pool_texts, self.label_set_, n, self._gold_rows())
+
+    def add_labels(self, filled) -> "SelfTrainer":
+        """Add a filled :meth:`review` frame (or a csv / jsonl / parquet file of one) to the run's gold rows.
+
+        Every row is checked first (a label that is not a class, a blank label, a row that is
+        not in the pool or is gold already: :class:`DataError`, nothing changed); then, under the
+        run folder's lock, they are appended to ``extra_labels.parquet`` with the time and their
+        source. Call :meth:`fit` again to train the next round with them.
+        """
+        state = RunState(self.run_dir_)
+        with state.lock():
+            self._add_labels(state, self._pool_inputs(), filled)
+        return self
+
+    def _add_labels(self, state: RunState, inputs, filled, *, skip_known: bool = False) -> None:
+        """Check ``filled`` and append it to the run's added labels; ``skip_known`` leaves out rows added
+        before (``data.extra_labeled`` is read at every fit)."""
+        from .data import read_table
+        from .review import check_new_labels, stamp
+
+        name = str(filled) if isinstance(filled, (str, Path)) else "added labels"
+        frame = read_table(filled, name=name)
+        gold = state.extra_labels()["pool_row"].to_numpy(dtype=np.int64)
+        if skip_known and len(gold) and "pool_row" in frame:
+            frame = frame[~frame["pool_row"].isin(gold)]
+            if not len(frame):
+                return
+        gold = np.union1d(gold, np.flatnonzero(inputs.pool_repeats_labeled))
+        rows = check_new_labels(frame, inputs.pool_texts, inputs.label_set, gold, name=name)
+        state.add_extra_labels(stamp(rows, name))
+        logger.info("%s: %d gold labels added; the next round trains with them", state.root, len(rows))
+
+    def _pool_inputs(self):
+        """The run's inputs, with every label added so far: from fit(), or read from the config's files."""
+        if not hasattr(self, "run_dir_"):
+            raise RuntimeError("this SelfTrainer has no run yet; call fit() first")
+        if getattr(self, "_base_inputs", None) is None:
+            cfg = self.config_
+            if cfg.data.unlabeled is None or cfg.data.labeled is None:
+                raise RunStateError(f"{self.run_dir_}: the run's data were passed to fit() in memory, so the run "
+                                    "folder cannot find its pool: call review / add_labels on the SelfTrainer "
+                                    "that ran fit()")
+            self._base_inputs = load_inputs(cfg.data.labeled, cfg.data.unlabeled, None,
+                                            text_column=cfg.data.text_column, label_column=cfg.data.label_column,
+                                            label_descriptions=cfg.data.label_descriptions)
+        return with_added_labels(self._base_inputs, RunState(self.run_dir_))
+
+    def _gold_rows(self) -> np.ndarray:
+        return np.flatnonzero(self._pool_inputs().pool_repeats_labeled)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, shape ``(n_texts, n_classes)``; columns follow :attr:`classes_`."""

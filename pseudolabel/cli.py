@@ -1,4 +1,5 @@
-"""Command line: ``pseudolabel run | run-round | predict | evaluate`` (also ``python -m pseudolabel``)."""
+"""Command line: ``pseudolabel run | run-round | predict | evaluate | review | add-labels | report``
+(also ``python -m pseudolabel``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column", help="default: the run's data.text_column")
     p.add_argument("--label-column", help="default: the run's data.label_column")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p = sub.add_parser("review", help="propose pool rows for a person to label (class-balanced, least sure, spread)")
+    p.add_argument("--run", required=True, help="run folder (finished or between rounds)")
+    p.add_argument("--n", type=int, default=50, help="rows to propose (default 50)")
+    p.add_argument("--output", required=True, help=".csv, .jsonl or .parquet to write; fill its label column")
+    p = sub.add_parser("add-labels", help="add a filled review file to the run's gold rows for the next round")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--input", required=True, help="the filled review file (columns pool_row and label)")
+    p = sub.add_parser("report", help="draw report.png (and the model card of a finished run) again")
+    p.add_argument("--run", required=True, help="run folder")
     return parser
 
 
@@ -112,6 +123,51 @@ DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 """OSErrors that are the disk's, not the program's: one line and exit 2, not a traceback."""
 
 
+def cmd_review(args) -> int:
+    from .api import SelfTrainer
+    from .predict import ChunkWriter, check_output
+
+    output = check_output(args.output)
+    st = SelfTrainer.from_run(args.run, finished=False)
+    frame = st.review(args.n)
+    tmp = output.with_name(f".tmp-{output.name}")
+    writer = ChunkWriter(tmp, output)
+    writer.write(frame, 0)
+    writer.close()
+    os.replace(tmp, output)
+    print(f"wrote {len(frame)} rows to label to {args.output}: fill the label column, then "
+          f"pseudolabel add-labels --run {args.run} --input {args.output}")
+    return 0
+
+
+def cmd_add_labels(args) -> int:
+    from .api import SelfTrainer
+    from .state import RunState
+
+    st = SelfTrainer.from_run(args.run, finished=False)
+    before = len(RunState(args.run).extra_labels())
+    st.add_labels(args.input)
+    total = len(RunState(args.run).extra_labels())
+    print(f"{args.run}: added {total - before} gold labels ({total} added by review in all); "
+          "the next run-round trains with them")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .modelcard import write_model_card
+    from .report import draw_report
+    from .state import RunState
+
+    state = RunState(args.run)
+    state.label_set()  # a clear error for a folder that is not a run
+    paths = draw_report(args.run)
+    if (state.root / "final" / "final.json").is_file():
+        paths.append(write_model_card(args.run))
+    for path in paths:
+        print(f"wrote {path}")
+    return 0 if paths else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
@@ -121,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, None)
         if args.command == "run-round":
             return cmd_run(args, 1)
-        if args.command == "predict":
-            return cmd_predict(args)
-        return cmd_evaluate(args)
+        commands = {"predict": cmd_predict, "evaluate": cmd_evaluate, "review": cmd_review,
+                    "add-labels": cmd_add_labels, "report": cmd_report}
+        return commands[args.command](args)
     except PseudolabelError as exc:
         print(f"pseudolabel: error: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,9 @@ class DataConfig:
 
     Paths are relative to the working directory. ``unlabeled`` may carry the label column: it is
     then hidden from training and used only to report pseudo-label precision.
+    ``label_descriptions``: a YAML or JSON file mapping each class to sentences saying what it
+    means. ``extra_labeled``: a filled ``pseudolabel review`` file (``pool_row``, ``label``);
+    its rows join the gold rows from the next round on (it may change between rounds).
     """
 
     labeled: Optional[str] = None
@@ -29,6 +32,7 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     label_descriptions: Optional[str] = None
+    extra_labeled: Optional[str] = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -310,6 +311,20 @@ class Inputs:
     eval_ids: np.ndarray | None
     pool_repeats_labeled: np.ndarray
     descriptions: Descriptions | None = None
+    n_added: int = 0
+
+    def with_gold(self, pool_rows: np.ndarray, labels: list) -> "Inputs":
+        """These inputs with pool rows labeled by a person between rounds: they join the gold rows
+        (after the original ones, in the order given) and are never pseudo-labeled."""
+        if not len(pool_rows):
+            return self
+        pool_rows = np.asarray(pool_rows, dtype=np.int64)
+        blocked = self.pool_repeats_labeled.copy()
+        blocked[pool_rows] = True
+        return dataclasses.replace(
+            self, labeled_texts=self.labeled_texts + self.pool_texts.take(pool_rows),
+            labeled_ids=np.concatenate([self.labeled_ids, self.label_set.encode(labels, name="extra_labels.parquet")]),
+            pool_repeats_labeled=blocked, n_added=self.n_added + len(pool_rows))
 
     @property
     def n_pool_overlap(self) -> int:

@@ -127,7 +127,8 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
     fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, **fit_args)
 
-    m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_pseudo_total": len(taken)}
+    m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_review_labels": inputs.n_added,
+         "n_pseudo_total": len(taken)}
     if inputs.eval_texts is not None:
         pred = learner.score(inputs.eval_texts)[0].argmax(axis=1)
         report = metrics.report(inputs.eval_ids, pred, names)
@@ -167,6 +168,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
                 atomic_write_text(tmp / "teacher.json", json.dumps(teacher.state, indent=2))
                 np.save(tmp / "teacher_rows.npy", candidates)
                 np.save(tmp / "teacher_probs.npy", teacher.probs.astype(np.float32))
+                np.save(tmp / "teacher_disagreement.npy", disagreement(teacher).astype(np.float32))
             atomic_write_text(tmp / "metrics.json", json.dumps(m, indent=2))
     for path in scratch:
         path.unlink(missing_ok=True)
@@ -230,6 +232,18 @@ class _RowView:
     def __array__(self, dtype=None, copy=None):
         out = np.asarray(self.array[self.rows])
         return out if dtype is None else out.astype(dtype)
+
+
+def disagreement(teacher: TeacherOutput) -> np.ndarray:
+    """Per candidate, the weight share of the teacher's views whose class differs from the combination's."""
+    weights = teacher.state["combine"]["weights"]
+    total = sum(w for w in weights.values() if w > 0)
+    agreed = teacher.probs.argmax(axis=1)
+    out = np.zeros(len(agreed))
+    for name, view in teacher.views.items():
+        if weights.get(name, 0) > 0:
+            out += weights[name] / total * (np.asarray(view).argmax(axis=1) != agreed)
+    return out
 
 
 def teacher_metrics(inputs: Inputs, candidates: np.ndarray, teacher: TeacherOutput, names: list[str]) -> dict:

@@ -46,6 +46,8 @@ from .lock import run_lock
 logger = logging.getLogger(__name__)
 
 ROUND_GLOB = "round_[0-9][0-9][0-9]"
+MAY_CHANGE = ("output_dir", "data.extra_labeled")
+"""Config keys a run may change between rounds: where it lives, and labels added by review."""
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -183,7 +185,7 @@ class RunState:
 
     def _check_config(self, meta: dict, cfg: dict) -> None:
         old, new = flatten(meta["config"]), flatten(cfg)
-        changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k != "output_dir"]
+        changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k not in MAY_CHANGE]
         if changed:
             diffs = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:4])
             raise RunStateError(
@@ -276,6 +278,30 @@ class RunState:
             os.replace(tmp, path)
         self.barrier()
         return np.load(path, mmap_mode="r")
+
+    # -- gold labels added between rounds (pseudolabel review / add-labels) -------------------
+    def extra_labels(self) -> pd.DataFrame:
+        """Gold labels added to the run after it started: ``pool_row``, ``label``, ``source``, ``added``."""
+        path = self.root / "extra_labels.parquet"
+        if not path.is_file():
+            return pd.DataFrame({"pool_row": pd.Series(dtype="int64"), "label": [], "source": [], "added": []})
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DamagedRunError(f"{path}: unreadable ({one_line(exc)}); restore it from a copy, or delete it "
+                                  "to drop the labels added by review") from None
+
+    def add_extra_labels(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Append checked rows to ``extra_labels.parquet`` (written whole, then renamed); returns all of them."""
+        merged = pd.concat([self.extra_labels(), rows], ignore_index=True)
+        if self.is_main:
+            path = self.root / "extra_labels.parquet"
+            tmp = path.with_name(f".tmp-{path.name}")
+            with self._writes("the added labels", path):
+                merged.to_parquet(tmp, index=False)
+                os.replace(tmp, path)
+        self.barrier()
+        return merged
 
     def scratch_file(self, name: str) -> Path:
         """A path for a working file inside the run folder; removed by the next resume if left behind."""
