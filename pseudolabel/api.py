@@ -20,6 +20,21 @@ from .state import RunState, history_frame
 logger = logging.getLogger(__name__)
 
 
+def tracker_config(cfg: Config) -> dict:
+    """The config as trackers take hyper-parameters: flat, and only numbers, strings and booleans."""
+    from .state import flatten
+
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(cfg.to_dict()).items()}
+
+
+def round_scalars(m: dict) -> dict:
+    """A round's metrics as tracker scalars: its numbers, nested ones flattened (``view_accuracy/student``)."""
+    from .state import flatten
+
+    return {k.replace(".", "/"): float(v) for k, v in flatten(m).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "round"}
+
+
 def with_added_labels(inputs, state: RunState):
     """``inputs`` with the gold labels added to the run folder between rounds."""
     extra = state.extra_labels()
@@ -165,7 +180,7 @@ class SelfTrainer:
         if inputs.n_pool_overlap:
             logger.info("%d pool rows repeat a labeled text: they are never pseudo-labeled", inputs.n_pool_overlap)
         source = resolve_model(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code)
-        accelerator = make_accelerator()
+        accelerator = make_accelerator(cfg.train.log_with, Path(cfg.output_dir) / "logs")
         state = RunState(cfg.output_dir, is_main=accelerator.is_main_process, barrier=accelerator.wait_for_everyone)
         with state.lock():  # one writer per run folder, from opening it to the last round written
             state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=self.overwrite)
@@ -179,7 +194,16 @@ class SelfTrainer:
                                precision=cfg.train.mixed_precision, accelerator=accelerator,
                                trust_remote_code=cfg.model.trust_remote_code)
             before = len(state.finished_rounds())
-            rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder, max_new_rounds=max_new_rounds)
+            on_round = None
+            if cfg.train.log_with:
+                accelerator.init_trackers(Path(cfg.output_dir).name, config=tracker_config(cfg))
+                on_round = lambda m: accelerator.log(round_scalars(m), step=m["round"])  # noqa: E731
+            try:
+                rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder, max_new_rounds=max_new_rounds,
+                                    on_round=on_round)
+            finally:
+                if cfg.train.log_with:
+                    accelerator.end_training()
         self.rounds_run_ = len(rounds) - before
         self.config_ = cfg
         self._learner = learner

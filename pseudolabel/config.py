@@ -53,7 +53,9 @@ class TrainConfig:
 
     A student trains ``epochs`` passes over its rows, but never fewer than ``min_steps`` nor
     more than ``max_steps`` optimizer steps: a few dozen gold rows still get enough steps to
-    fit a new head, and a pool of millions still costs a bounded round.
+    fit a new head, and a pool of millions still costs a bounded round. ``log_with``: accelerate
+    experiment trackers (``tensorboard``, ``wandb``, ``mlflow``, ...) that receive each step's
+    loss and each round's metrics; they log into the run folder's ``logs/``.
     """
 
     epochs: int = 15
@@ -71,6 +73,7 @@ class TrainConfig:
     pseudo_weight: Literal["none", "confidence"] = "none"
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0
+    log_with: list = field(default_factory=list)
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "an integer >= 1")
@@ -86,6 +89,11 @@ class TrainConfig:
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
         _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
+        from accelerate.utils import LoggerType
+
+        known = sorted(t.value for t in LoggerType)
+        for name in self.log_with:
+            _check(name in known, "train.log_with", self.log_with, "a list of accelerate trackers: " + ", ".join(known))
 
     def steps(self, n_rows: int) -> int:
         """Optimizer steps for a student trained on ``n_rows`` rows."""

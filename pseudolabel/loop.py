@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,9 @@ class Learner(Protocol):
     """What the loop needs from a trainer; tests substitute a fake with fixed probabilities."""
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
-            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None) -> dict: ...
+            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None, desc: str = "train") -> dict:
+        """Train a new student; ``desc`` names it in progress bars and tracker logs."""
+        ...
 
     def score(self, texts: Sequence[str], *, out: np.ndarray | None = None, features_out: np.ndarray | None = None,
               features: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -74,17 +76,20 @@ def round_seed(seed: int, r: int) -> int:
 
 
 def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config, *, embedder: Embedder | None = None,
-               max_new_rounds: int | None = None) -> list[dict]:
+               max_new_rounds: int | None = None, on_round: Callable[[dict], None] | None = None) -> list[dict]:
     """Run unfinished rounds until the run stops or ``max_new_rounds`` rounds have run.
 
-    Returns the metrics of every finished round. Every round's inputs are read back from
-    ``state``, so a run resumed from disk takes exactly the path of an uninterrupted one.
+    Returns the metrics of every finished round; ``on_round`` (e.g. an experiment tracker)
+    receives each new round's. Every round's inputs are read back from ``state``, so a run
+    resumed from disk takes exactly the path of an uninterrupted one.
     """
     done = state.finished_rounds()
     ran = 0
     while not (done and done[-1]["stop"]) and (max_new_rounds is None or ran < max_new_rounds):
         done.append(run_one_round(inputs, learner, state, config, done, embedder=embedder))
         state.write_history()
+        if on_round is not None:
+            on_round(done[-1])
         if state.is_main and not done[-1]["stop"]:
             draw_report(state.root)  # report.png: the run so far, as pictures (finish() draws the last)
         ran += 1
@@ -125,7 +130,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
 
     taken, texts, fit_args = training_rows(inputs, state, config, r)
     init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
-    fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, **fit_args)
+    fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, desc=f"round_{r}", **fit_args)
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_review_labels": inputs.n_added,
          "n_pseudo_total": len(taken)}

@@ -22,7 +22,7 @@ REPORT_NAME = "report.png"
 # the picture shows distributions over the classes instead.
 MANY_CLASSES = 20
 MATPLOTLIB_HINT = ('pictures of a run need matplotlib, which is not installed: pip install matplotlib '
-                   '(or pip install "pseudolabel[dev]"), then draw them with: pseudolabel report --run %s')
+                   '(or pip install "pseudolabel[report]"), then draw them with: pseudolabel report --run %s')
 
 
 @dataclass

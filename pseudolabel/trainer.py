@@ -73,14 +73,16 @@ def _quiet_transformers():
     hf_logging.disable_progress_bar()
 
 
-def make_accelerator() -> Accelerator:
-    """The process's :class:`~accelerate.Accelerator`: devices, processes and data sharding.
+def make_accelerator(log_with: list[str] | None = None, project_dir: str | Path | None = None) -> Accelerator:
+    """The process's :class:`~accelerate.Accelerator`: devices, processes, data sharding, trackers.
 
     Mixed precision is not accelerate's here but the trainer's own (``train.mixed_precision``,
     :func:`autocast`): accelerate keeps its precision process-wide and refuses to change it,
     while runs with different settings may share one process (tests, notebooks, benchmarks).
+    ``log_with`` names accelerate's experiment trackers, which write under ``project_dir``.
     """
-    return Accelerator(mixed_precision="no", cpu=launched_on_cpu())
+    return Accelerator(mixed_precision="no", cpu=launched_on_cpu(), log_with=log_with or None,
+                       project_dir=None if project_dir is None else str(project_dir))
 
 
 def launched_on_cpu() -> bool:
@@ -335,6 +337,9 @@ class Trainer:
                 # world / global batch size makes that average the global batch's mean loss.
                 loss_value = self._backward(loop, batch, world / len(global_batch)).item()
                 seen += len(global_batch)
+                if acc.trackers:  # a curve per fit: the round's name in the tag, its own steps
+                    acc.log({f"{desc}/loss": loss_value, f"{desc}/learning_rate": loop.scheduler.get_last_lr()[0]},
+                            step=loop.done)
                 if not loop.step(loss_value):
                     break
         self.model = loop.finish()

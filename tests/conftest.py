@@ -38,7 +38,7 @@ class FakeLearner:
         self.predicted: list[list[str]] = []
         self.n = 0
 
-    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None):
+    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None, desc="train"):
         self.fits.append((list(texts), [int(x) for x in labels]))
         self.fit_args.append({"seed": seed, "init_from": init_from, "weights": weights, "soft_targets": soft_targets})
         self.weights, self.soft_targets = weights, soft_targets

@@ -204,3 +204,26 @@ def test_label_descriptions_are_checked_before_anything_is_written(tiny_bert, tm
     with pytest.raises(Exception, match="different data"):  # the descriptions are part of the fingerprint
         SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=out, config=FAST).fit(
             ints, pool, label_descriptions={10: ["a match"], 20: ["a chip"]})
+
+
+def test_tensorboard_gets_each_steps_loss_and_each_rounds_metrics(tiny_bert, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    labeled, pool, dev = topic_frame(6, 0), topic_frame(10, 1), topic_frame(4, 2)
+    config = {**FAST, "train": {**FAST["train"], "log_with": ["tensorboard"]}}
+    st = SelfTrainer(model=str(tiny_bert), max_rounds=1, output_dir=tmp_path / "r", config=config)
+    st.fit(labeled, pool, eval=dev)
+    events = [p for p in (tmp_path / "r" / "logs").rglob("events.out.tfevents.*")]
+    assert events, "tensorboard wrote its event file in the run folder"
+    tags = set()
+    for path in events:
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+        if "eval_accuracy" in acc.Tags()["scalars"]:
+            assert [e.step for e in acc.Scalars("eval_accuracy")] == [0, 1]
+            assert acc.Scalars("eval_accuracy")[-1].value == pytest.approx(st.history_["eval_accuracy"].iloc[-1])
+    assert {"round_0/loss", "round_1/loss", "eval_accuracy", "pseudo_precision", "view_accuracy/student"} <= tags
+    with pytest.raises(ConfigError, match="train.log_with"):
+        SelfTrainer(config={"train": {"log_with": ["tensorbored"]}})._resolve_config()
