@@ -44,7 +44,7 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     table = pd.read_csv(out / "speed.csv")
     assert list(table.columns) == bench_speed.COLUMNS
     assert table["part"].tolist() == (["matmul"] * 2 + ["labeling"] * 4 + ["training"] * 4 + ["run"] * 4
-                                      + ["scale"] * 6)
+                                      + ["scale"] * 11)  # 6 for SelfTrainer round 0 and the list, 5 for predict
     assert (table["value"] > 0).all() and np.isfinite(table["value"]).all()
     labeling, training = table[table.part == "labeling"], table[table.part == "training"]
     assert labeling["ratio"].iloc[0] == 1.0 and training["ratio"].iloc[0] == 1.0
@@ -61,6 +61,7 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     assert run["value"].iloc[-1] >= run["value"].iloc[:-1].sum() * 0.99, "the whole run includes its rounds"
     scale = table[table.part == "scale"].set_index("measure")["value"]
     assert scale["SelfTrainer round 0 on 70 pool rows: peak anonymous memory"] > 50  # MiB: torch alone is more
+    assert scale["pseudolabel predict on 70 rows (parquet in and out): peak anonymous memory"] > 50
     assert "Scale: the AG News train pool repeated and perturbed" in markdown
 
 

@@ -35,7 +35,8 @@ def _label_in_processes(model_dir, out_dir):
     from pseudolabel.trainer import Trainer, make_accelerator
 
     acc = make_accelerator()
-    t = Trainer(model_dir, ["sports", "tech"], config=TrainConfig(eval_batch_size=8), max_length=32, accelerator=acc)
+    t = Trainer(model_dir, ["sports", "tech"], config=TrainConfig(eval_batch_size=8, mixed_precision="no"), max_length=32,
+                accelerator=acc)
     t.load(model_dir)
     assert acc.num_processes == 2
     np.save(Path(out_dir) / f"probs_rank{acc.process_index}.npy", t.predict_proba(TEXTS))
