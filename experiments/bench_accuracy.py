@@ -172,6 +172,16 @@ def run_ceiling(pool, test, n_classes, seed, out, overrides=()):
     return st.predict(test["text"].tolist())
 
 
+def shown_command(script: str, args: list[str]) -> str:
+    """The command line as a report shows it: an absolute path (``--out /somewhere/runs/x``) is
+    cut to its last two parts, so no report names a folder of the machine that ran it."""
+    def shown(arg: str) -> str:
+        path = Path(arg)
+        return str(Path(*path.parts[-2:])) if path.is_absolute() else arg
+
+    return f"python experiments/{script} " + " ".join(shown(a) for a in args)
+
+
 def environment(started: float) -> dict:
     import sklearn
     import torch
@@ -197,7 +207,7 @@ def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Pa
     lines = ["# Accuracy benchmark", "",
              f"Commit `{env['commit']}`, {env['machine']}, torch {env['torch']}, transformers "
              f"{env['transformers']}, scikit-learn {env['scikit-learn']}; {env['wall_minutes']} minutes in all.",
-             f"Command: `python experiments/bench_accuracy.py {' '.join(args)}`", "",
+             f"Command: `{shown_command('bench_accuracy.py', args)}`", "",
              "Test accuracy and macro-F1 (%), mean ± std over seeds; 10 gold labels per class, no dev split. "
              "`supervised` is pseudolabel's round 0 (the same settings and round seed, trained on the gold rows "
              "alone), so its minutes are part of pseudolabel's; `ceiling` is one seed.", "",

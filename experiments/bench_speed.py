@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench_accuracy import environment, load_dataset, split
+from bench_accuracy import environment, load_dataset, shown_command, split
 from pseudolabel import SelfTrainer, load_config
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator
 
@@ -255,7 +255,7 @@ def report(table: pd.DataFrame, env: dict, notes: list[str], args: list[str], ou
              f"Commit `{env['commit']}`, {env['machine']}, {env['threads']} torch threads, device {env['device']}; "
              f"torch {env['torch']}, transformers {env['transformers']}, accelerate {env['accelerate']}; "
              f"{env['wall_minutes']} minutes in all.",
-             f"Command: `python experiments/bench_speed.py {' '.join(args)}`", "",
+             f"Command: `{shown_command('bench_speed.py', args)}`", "",
              "| part | measure | dtype | rate | unit | × peer | share of matmul | argmax = float32 (%) |",
              "|---|---|---|---:|---|---:|---:|---:|"]
     for r in table.itertuples(index=False):

@@ -112,3 +112,9 @@ def test_descriptions_of_every_benchmark_dataset_name_every_class():
             pytest.skip("../shared/datasets is not beside the repository")
         d = load_descriptions(described, LabelSet(tuple(range(len(names)))))
         assert set(d.classes.tolist()) == set(range(len(names))) and len(d.sentences) >= 2 * len(names)
+
+
+def test_a_report_never_names_a_folder_of_the_machine(tmp_path):
+    shown = bench.shown_command("bench_accuracy.py", ["--data", "../shared/datasets", "--out", str(tmp_path / "runs" / "x")])
+    assert shown == "python experiments/bench_accuracy.py --data ../shared/datasets --out runs/x"
+    assert str(tmp_path) not in shown
