@@ -65,7 +65,9 @@ def cmd_run(args, max_new_rounds: int | None) -> int:
     for key in ("labeled", "unlabeled"):
         if getattr(cfg.data, key) is None:
             raise PseudolabelError(f"{args.config}: config key 'data.{key}' is required by the CLI")
-    st = SelfTrainer(config=cfg, overwrite=args.overwrite)
+    # The config's output_dir as written, runs/default included: the next call must find the run
+    # again (SelfTrainer() alone, with no output_dir at all, writes to a new temporary folder).
+    st = SelfTrainer(config=cfg, output_dir=cfg.output_dir, overwrite=args.overwrite)
     if args.discard_from is None:
         st.fit(cfg.data.labeled, cfg.data.unlabeled, cfg.data.eval, max_new_rounds=max_new_rounds)
     else:

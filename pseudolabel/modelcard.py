@@ -157,7 +157,7 @@ def _body(model_name: str, config: dict, config_text: str, fingerprint: str, nam
     if chosen.get("n_labeled") != rounds[0]["n_labeled"]:
         lines.append(f"- gold-labeled rows the final model trained on: {chosen['n_labeled']}")
     if last.get("n_review_labels") is not None:
-        lines.append(f"- labels people gave while reviewing pseudo-labels: {last['n_review_labels']}")
+        lines.append(f"- gold labels people added (`pseudolabel review` / `add-labels`): {last['n_review_labels']}")
     lines.append(f"- pseudo-labeled pool rows the final model trained on: {chosen.get('n_pseudo_total', 0)}")
     lines += [
         "", "## Data", "",

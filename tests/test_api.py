@@ -110,7 +110,10 @@ def test_bad_input_writes_nothing(tiny_bert, tmp_path):
     assert not out.exists()
 
 
-def test_cli_end_to_end(tiny_bert, tmp_path, capsys):
+def test_cli_end_to_end(tiny_bert, tmp_path, capsys, monkeypatch):
+    # No output_dir in the config: the run goes to runs/default under the working directory, and
+    # the next call finds it there (not in a new temporary folder each time).
+    monkeypatch.chdir(tmp_path)
     data = tmp_path / "data"
     data.mkdir()
     topic_frame(8, 0).to_csv(data / "lab.csv", index=False)
@@ -118,7 +121,6 @@ def test_cli_end_to_end(tiny_bert, tmp_path, capsys):
     topic_frame(6, 2).to_parquet(data / "dev.parquet")
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"""
-output_dir: {tmp_path / 'run'}
 data: {{labeled: {data / 'lab.csv'}, unlabeled: {data / 'pool.jsonl'}, eval: {data / 'dev.parquet'}}}
 model: {{name: {tiny_bert}, max_length: 32}}
 train: {{epochs: 2, min_steps: 1, max_steps: null, batch_size: 8, learning_rate: 1.0e-3, mixed_precision: "no"}}
@@ -131,22 +133,22 @@ loop: {{max_rounds: 1}}
     assert "run finished after round 1" in capsys.readouterr().out
     assert main(["run-round", "--config", str(cfg)]) == 0
     assert "all rounds are done" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "run" / "rounds").iterdir()) == ["round_000", "round_001"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "default" / "rounds").iterdir()) == ["round_000", "round_001"]
 
     assert main(["run-round", "--config", str(cfg), "--set", "seed=5"]) == 2
     assert "belongs to a different config (seed: 0 -> 5)" in capsys.readouterr().err
 
     out = tmp_path / "pred.csv"
-    assert main(["predict", "--run", str(tmp_path / "run"), "--input", str(data / "dev.parquet"),
+    assert main(["predict", "--run", str(tmp_path / "runs" / "default"), "--input", str(data / "dev.parquet"),
                  "--output", str(out)]) == 0
     assert f"wrote 12 predictions to {out}" in capsys.readouterr().out
     pred = pd.read_csv(out)
     assert len(pred) == 12 and set(pred["prediction"]) <= {"sports", "tech"} and "confidence" in pred
 
-    assert main(["evaluate", "--run", str(tmp_path / "run"), "--input", str(data / "dev.parquet"), "--json"]) == 0
+    assert main(["evaluate", "--run", str(tmp_path / "runs" / "default"), "--input", str(data / "dev.parquet"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["per_class"]) == {"sports", "tech"} and len(report["confusion_matrix"]["rows_true_cols_pred"]) == 2
-    assert main(["evaluate", "--run", str(tmp_path / "run"), "--input", str(data / "dev.parquet")]) == 0
+    assert main(["evaluate", "--run", str(tmp_path / "runs" / "default"), "--input", str(data / "dev.parquet")]) == 0
     assert "confusion matrix" in capsys.readouterr().out
 
 

@@ -77,7 +77,7 @@ def test_without_eval_no_scores_are_claimed(tmp_path):
     assert "model-index" not in meta and meta["labels"] == ["neg", "pos"]
     assert "no eval split" in body and "accuracy 0." not in body
     assert all(row[2] == "-" and row[5] == "-" for row in history_rows(body))
-    assert "labels people gave while reviewing pseudo-labels: 7" in body
+    assert "gold labels people added (`pseudolabel review` / `add-labels`): 7" in body
 
 
 def test_unfinished_run_has_no_card(tmp_path):
