@@ -5,7 +5,7 @@ Usage: ``python experiments/example_api.py [DATA_DIR] [OUTPUT_DIR]`` where DATA_
 ``../shared/datasets/sst2``). Columns are renamed and labels mapped to strings on purpose, to
 show custom column names and string labels. 16 labeled sentences per class, a 2,000-sentence
 pool (its gold labels dropped), 200 dev sentences from the training split, the GLUE dev set
-as the test.
+as the test. The library's default recipe, plus two sentences per class saying what it means.
 """
 
 import sys
@@ -28,9 +28,12 @@ labeled = train.iloc[labeled_rows]
 pool = train.iloc[rest[:2000]].drop(columns="sentiment")
 dev = train.iloc[rest[2000:]]
 
-st = SelfTrainer(model="minilm", threshold=0.9, max_rounds=2, output_dir=out, seed=0,
-                 config={"train": {"epochs": 15, "max_steps": 150, "learning_rate": 1e-4}})
-st.fit(labeled, pool, eval=dev, text_column="review", label_column="sentiment")
+descriptions = {
+    "negative": ["A negative movie review that says the film is bad, boring or disappointing."],
+    "positive": ["A positive movie review that says the film is good, enjoyable or moving."],
+}
+st = SelfTrainer(output_dir=out, seed=0)  # the default recipe: 3 rounds, a curriculum to the whole pool
+st.fit(labeled, pool, eval=dev, text_column="review", label_column="sentiment", label_descriptions=descriptions)
 
 print(st.history_[["round", "n_pseudo_total", "n_selected", "eval_accuracy", "wall_seconds"]].to_string(index=False))
 print("stopped:", st.termination_condition_, "| rounds:", st.n_rounds_, "| final round:", st.final_round_)
