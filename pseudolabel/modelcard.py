@@ -121,8 +121,9 @@ def _body(model_name: str, config: dict, config_text: str, fingerprint: str, nam
         "",
         f"A {len(names)}-class text classifier fine-tuned from {origin} by "
         "pseudolabel self-training: round 0 trained on the gold-labeled rows alone; "
-        "each later round labeled a pool of unlabeled texts with the previous round's model, kept the rows "
-        "its selection trusted, and trained a new model on gold plus pseudo-labeled rows.",
+        "after each round a teacher (that round's model combined with linear heads over its features and the "
+        "pretrained sentence embeddings) labeled a pool of unlabeled texts and picked the rows it trusted, "
+        "and the next round trained a new model on gold plus those rows.",
         "",
         f"This is the model of **round {r}** of rounds 0-{last['round']}: {final.get('reason', 'no reason given')}. "
         f"The run stopped: {STOP_REASONS.get(last.get('stop'), last.get('stop'))}.",

@@ -40,7 +40,7 @@ class ReportData:
     eval_accuracy, eval_macro_f1 : ndarray of float
         One value per round; NaN where the round has no eval split.
     selected : pandas.DataFrame
-        Pool rows selected by each round's model (trained on from the next round), per class:
+        Pool rows picked by each round's teacher (trained on in the next round), per class:
         index ``rounds``, one column per class; 0 where a round selected nothing.
     confidence : dict of int to ndarray
         The confidence of every row each round selected (``pseudo_labels.parquet``).
@@ -219,7 +219,7 @@ def _draw_eval(ax, data: ReportData) -> None:
 
 def _draw_selection(ax, data: ReportData) -> None:
     counts = data.selected.to_numpy()
-    ax.set_title(f"Pool rows selected by each round's model ({int(counts.sum())} in all)")
+    ax.set_title(f"Pool rows picked by each round's teacher ({int(counts.sum())} in all)")
     if not counts.any():
         _note(ax, "no round selected any pool row")
         return
