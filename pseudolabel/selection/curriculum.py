@@ -24,13 +24,11 @@ def select_curriculum(probs: np.ndarray, config, *, round: int, share: float | N
     ``share`` defaults to ``config.fraction`` when the caller runs no curriculum.
     """
     from ..teacher.quota import balanced_take
-    from . import Selection
+    from . import Selection, top_by_confidence
 
     taken = balanced_take(probs, config.fraction if share is None else share, prior=config.prior)
     if config.max_per_class is not None:
-        labels = probs[taken].argmax(axis=1)
-        confidence = probs[taken, labels]
-        keep = [taken[labels == c][np.lexsort((taken[labels == c], -confidence[labels == c]))][: config.max_per_class]
-                for c in range(probs.shape[1])]
-        taken = np.concatenate(keep)
+        labels, confidence = probs[taken].argmax(axis=1), probs.max(axis=1)
+        taken = np.concatenate([top_by_confidence(taken[labels == c], confidence, config.max_per_class)
+                                for c in range(probs.shape[1])])
     return Selection.from_indices(probs, taken)

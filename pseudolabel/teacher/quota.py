@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..selection import top_by_confidence
+
 PRIORS = ("predicted", "uniform")
 
 
@@ -51,6 +53,5 @@ def balanced_take(probs: np.ndarray, share: float, *, prior: str = "predicted") 
     predicted, confidence = probs.argmax(axis=1), probs.max(axis=1)
     kept = []
     for c, k in enumerate(class_quota(probs, share, prior=prior)):
-        rows = np.flatnonzero(predicted == c)
-        kept.append(rows[np.lexsort((rows, -confidence[rows]))[:k]])
+        kept.append(top_by_confidence(np.flatnonzero(predicted == c), confidence, k))
     return np.sort(np.concatenate(kept)).astype(np.int64)
