@@ -19,8 +19,14 @@ class per seed, the rest (AG News, Banking77) or 20,000 rows (SST-2) as the pool
 hidden. The test split is used only to report. ``pseudolabel+desc`` and ``setfit+desc`` are the
 same methods given the label descriptions in ``--descriptions`` (``DATASET.yaml``, written once
 per dataset before any result was seen): pseudolabel as its descriptions teacher view, SetFit as
-extra training sentences, as its templated zero-shot data would be. Writes ``results.csv``,
-``rounds.csv``, ``report.md`` and PNG plots into ``--out``.
+extra training sentences, as its templated zero-shot data would be.
+
+``--review`` measures people in the loop, the pool's hidden gold labels standing in for the
+person: after round 0, ``pseudolabel+review`` adds the N rows ``SelfTrainer.review(N)`` asks for
+(N = 20 on AG News and SST-2, 154 on Banking77, or ``--review DATASET=N ...``) to the gold rows
+and runs the rest of the rounds; ``pseudolabel+random`` adds N pool rows drawn at random from the
+same round 0 (a copy of the same run folder). The ``labels`` column is each method's label budget.
+Writes ``results.csv``, ``rounds.csv``, ``report.md`` and PNG plots into ``--out``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -45,6 +52,8 @@ HERE = Path(__file__).resolve().parent
 DATASETS = {"ag_news": {"hf": ("ag_news",), "pool": None}, "sst2": {"hf": ("glue", "sst2"), "pool": 20000},
             "banking77": {"hf": ("banking77",), "pool": None}}
 METHODS = ("pseudolabel", "supervised", "sklearn", "setfit", "pseudolabel+desc", "setfit+desc", "ceiling")
+REVIEW = {"ag_news": 20, "sst2": 20, "banking77": 154}
+"""Rows asked for after round 0 under ``--review``: 20 (5 or 10 per class), 2 per class on Banking77."""
 log = logging.getLogger("bench")
 
 
@@ -105,11 +114,47 @@ def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=Non
     config = settings(overrides)
     st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
     st.fit(labeled, pool, label_descriptions=descriptions)  # the pool keeps its label column: hidden, used only for precision
+    return final_predictions(st, test, n_classes, rounds_out)
+
+
+def final_predictions(st: SelfTrainer, test: pd.DataFrame, n_classes: int, rounds_out: list | None):
+    """The finished run's test predictions; with ``rounds_out``, every round is scored into it too."""
     if rounds_out is None:
         return st.predict(test["text"].tolist())
     per_round, preds = score_rounds(st, test, n_classes)
     rounds_out += per_round
     return preds[st.final_round_]  # the final model is one of the rounds: labeled once, not twice
+
+
+def run_reviewed(labeled, pool, test, n_classes, seed, out: Path, n: int, *, overrides=()) -> dict:
+    """People in the loop, the pool's hidden labels answering: round 0, then ``n`` more gold rows
+    (``review``'s picks, or ``n`` pool rows at random), then the rest of the run.
+
+    Both arms continue the same round 0: it runs once in ``out / "review"`` and the folder is
+    copied to ``out / "random"`` before any label is added. Returns, per arm, the test
+    predictions, the per-round rows and the rows added.
+    """
+    config = settings(overrides)
+    folders = {"review": out / "review", "random": out / "random"}
+    first = SelfTrainer(config=config, seed=seed, output_dir=folders["review"], overwrite=True)
+    first.fit(labeled, pool, max_new_rounds=1)
+    shutil.rmtree(folders["random"], ignore_errors=True)
+    shutil.copytree(folders["review"], folders["random"])
+    eligible = np.setdiff1d(np.arange(len(pool)), first._gold_rows())  # pool rows that repeat a gold text are gold
+    rng = np.random.default_rng([seed, 15])
+    rows = {"review": first.review(n)["pool_row"].to_numpy(dtype=np.int64),
+            "random": np.sort(rng.choice(eligible, size=min(n, len(eligible)), replace=False))}
+    gold = pool["label"].to_numpy()
+    out_arms = {}
+    for arm, folder in folders.items():
+        st = SelfTrainer(config=config, seed=seed, output_dir=folder)
+        st.fit(labeled, pool, max_new_rounds=0)  # opens the folder (round 0 is there) without training
+        st.add_labels(pd.DataFrame({"pool_row": rows[arm], "label": gold[rows[arm]]}))
+        st.fit(labeled, pool)
+        per_round = []
+        out_arms[arm] = {"pred": final_predictions(st, test, n_classes, per_round), "rounds": per_round,
+                         "added": len(rows[arm])}
+    return out_arms
 
 
 def score_rounds(st: SelfTrainer, test: pd.DataFrame, n_classes: int) -> tuple[list[dict], dict]:
@@ -200,8 +245,10 @@ def environment(started: float) -> dict:
 
 def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Path, *,
            overrides=(), variants: dict | None = None) -> None:
-    table = results.groupby(["dataset", "method"]).agg(
-        accuracy=("accuracy", "mean"), accuracy_std=("accuracy", "std"), macro_f1=("macro_f1", "mean"),
+    if "labels" not in results:  # results of an older run
+        results = results.assign(labels=np.nan)
+    table = results.groupby(["dataset", "method"], sort=False).agg(
+        labels=("labels", "mean"), accuracy=("accuracy", "mean"), accuracy_std=("accuracy", "std"), macro_f1=("macro_f1", "mean"),
         macro_f1_std=("macro_f1", "std"), seeds=("seed", "count"), minutes=("seconds", lambda s: s.sum() / 60)
     ).reset_index()
     lines = ["# Accuracy benchmark", "",
@@ -211,10 +258,11 @@ def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Pa
              "Test accuracy and macro-F1 (%), mean ± std over seeds; 10 gold labels per class, no dev split. "
              "`supervised` is pseudolabel's round 0 (the same settings and round seed, trained on the gold rows "
              "alone), so its minutes are part of pseudolabel's; `ceiling` is one seed.", "",
-             "| dataset | method | accuracy | macro-F1 | seeds | minutes |", "|---|---|---|---|---|---|"]
+             "| dataset | method | gold labels | accuracy | macro-F1 | seeds | minutes |", "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         std = lambda v: "" if np.isnan(v) else f" ± {100 * v:.1f}"  # noqa: E731
-        lines.append(f"| {r.dataset} | {r.method} | {100 * r.accuracy:.1f}{std(r.accuracy_std)} | "
+        labels = "" if np.isnan(r.labels) else f"{r.labels:.0f}"
+        lines.append(f"| {r.dataset} | {r.method} | {labels} | {100 * r.accuracy:.1f}{std(r.accuracy_std)} | "
                      f"{100 * r.macro_f1:.1f}{std(r.macro_f1_std)} | {r.seeds} | {r.minutes:.1f} |")
     if len(rounds):
         lines += ["", "## pseudolabel per round (test accuracy reported, never used to choose)", "",
@@ -262,6 +310,20 @@ def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
         plt.close(fig)
 
 
+def review_sizes(values: list[str] | None) -> dict:
+    """``--review`` as {dataset: N}: nothing when absent, :data:`REVIEW` when bare, else the given sizes."""
+    if values is None:
+        return {}
+    sizes = dict(REVIEW)
+    for value in values:
+        name, sep, number = value.rpartition("=")
+        if not number.isdigit() or int(number) < 1 or (sep and name not in DATASETS):
+            raise SystemExit(f"--review {value!r}: expected N or DATASET=N with N >= 1 and DATASET one of "
+                             f"{', '.join(DATASETS)}")
+        sizes.update({name: int(number)} if sep else dict.fromkeys(DATASETS, int(number)))
+    return sizes
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/datasets", help="folder with ag_news/, sst2/ and banking77/, or 'hf'")
@@ -278,9 +340,13 @@ def main(argv=None) -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                         help="an ablation arm: pseudolabel again with these overrides on top, reported as "
                              "'pseudolabel:NAME' (repeatable)")
+    parser.add_argument("--review", nargs="*", metavar="[DATASET=]N",
+                        help="also run pseudolabel+review and pseudolabel+random: N more gold rows after round 0 "
+                             f"(default {', '.join(f'{k}={v}' for k, v in REVIEW.items())}; a bare N for every dataset)")
     parser.add_argument("--out", default="runs/bench-accuracy")
     args = parser.parse_args(argv)
     settings(args.set)
+    review = review_sizes(args.review)
     variants = dict(parse_variant(v) for v in args.variant)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
@@ -316,7 +382,7 @@ def main(argv=None) -> None:
                     r0 = seed_rounds[0]
                     s = {"accuracy": r0["test_accuracy"], "macro_f1": r0["test_macro_f1"]}
                     results.append({"dataset": name, "method": method, "seed": seed, **s,
-                                    "seconds": r0["wall_seconds"]})
+                                    "seconds": r0["wall_seconds"], "labels": len(labeled)})
                     log.info("%s seed %d: supervised = pseudolabel round 0, accuracy %.4f", name, seed, s["accuracy"])
                     continue
                 elif method == "supervised":
@@ -330,11 +396,28 @@ def main(argv=None) -> None:
                 else:
                     pred = run_ceiling(pool, test, len(names), seed, where, args.set)
                 s = scores(test, pred, len(names))
-                results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": time.time() - t0})
+                results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": time.time() - t0,
+                                "labels": len(pool) if method == "ceiling" else len(labeled)})
                 rounds += [{"dataset": name, "method": method, "seed": seed, **r} for r in per_round]
                 if method == "pseudolabel":
                     seed_rounds = per_round
                 log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"], s["macro_f1"])
+                pd.DataFrame(results).to_csv(out / "results.csv", index=False)
+                pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
+            if name in review:
+                log.info("%s seed %d: pseudolabel+review / +random, %d rows after round 0", name, seed, review[name])
+                t0 = time.time()
+                arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",
+                                    review[name], overrides=args.set)
+                seconds = (time.time() - t0) / len(arms)  # round 0 is shared: each arm counts half of it
+                for arm, got in arms.items():
+                    method = f"pseudolabel+{arm}"
+                    s = scores(test, got["pred"], len(names))
+                    results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": seconds,
+                                    "labels": len(labeled) + got["added"]})
+                    rounds += [{"dataset": name, "method": method, "seed": seed, **r} for r in got["rounds"]]
+                    log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"],
+                             s["macro_f1"])
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
     report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started),

@@ -106,6 +106,8 @@ def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tu
     """
     mode = config.selection.mode
     taken = state.selections(range(r) if mode == "accumulate" else range(max(r - 1, 0), r))
+    if len(taken):  # a row a person labeled after a teacher picked it trains once, with the person's label
+        taken = taken[~inputs.pool_repeats_labeled[taken["pool_row"].to_numpy(dtype=np.int64)]]
     pool_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     pseudo_ids = inputs.label_set.encode(taken["label"].tolist(), name="pseudo-labels on disk")
     texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)

@@ -50,7 +50,9 @@ def test_report_and_plots(tmp_path):
            "scikit-learn": "s", "wall_minutes": 1.0}
     bench.report(results, rounds, env, ["--seeds", "0", "1"], tmp_path)
     text = (tmp_path / "report.md").read_text()
-    assert "| sst2 | pseudolabel | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in text
+    assert "| sst2 | pseudolabel |  | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in text, "an older results.csv has no labels"
+    bench.report(results.assign(labels=20), rounds, env, ["--seeds", "0", "1"], tmp_path)
+    assert "| sst2 | pseudolabel | 20 | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in (tmp_path / "report.md").read_text()
     assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "strategy: curriculum" in text
     assert (tmp_path / "sst2.png").stat().st_size > 10_000
 
@@ -118,3 +120,41 @@ def test_a_report_never_names_a_folder_of_the_machine(tmp_path):
     shown = bench.shown_command("bench_accuracy.py", ["--data", "../shared/datasets", "--out", str(tmp_path / "runs" / "x")])
     assert shown == "python experiments/bench_accuracy.py --data ../shared/datasets --out runs/x"
     assert str(tmp_path) not in shown
+
+
+def test_review_sizes_parse_and_fail_early():
+    assert bench.review_sizes(None) == {}
+    assert bench.review_sizes([]) == {"ag_news": 20, "sst2": 20, "banking77": 154}
+    assert bench.review_sizes(["8", "banking77=77"]) == {"ag_news": 8, "sst2": 8, "banking77": 77}
+    for bad in ("imdb=3", "sst2=0", "many"):
+        with pytest.raises(SystemExit, match="--review"):
+            bench.review_sizes([bad])
+
+
+def test_review_arms_continue_the_same_round_0_with_the_pools_gold_labels(tiny_bert, tmp_path):
+    """pseudolabel+review adds review's picks, pseudolabel+random as many random pool rows, both
+    after one shared round 0, each labeled by the pool's hidden gold label."""
+    from pseudolabel import SelfTrainer
+    from pseudolabel.state import RunState
+
+    train, test = synthetic(), synthetic(6)
+    labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
+    pool.loc[pool.index[:3], "text"] = labeled["text"].iloc[:3].to_numpy()  # pool rows that repeat gold texts
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4",
+                 "train.batch_size=4", "loop.max_rounds=2", "teacher.inner_rounds=2"]
+    arms = bench.run_reviewed(labeled, pool, test, 2, 0, tmp_path / "r", 6, overrides=overrides)
+    added = {}
+    for arm in ("review", "random"):
+        got = arms[arm]
+        assert got["added"] == 6 and [r["round"] for r in got["rounds"]] == [0, 1, 2]
+        extra = RunState(tmp_path / "r" / arm).extra_labels()
+        rows = extra["pool_row"].to_numpy()
+        assert len(set(rows)) == 6 and not set(rows) & {0, 1, 2}, "never a row that is gold already"
+        assert extra["label"].tolist() == pool["label"].to_numpy()[rows].tolist()
+        added[arm] = set(rows)
+        history = SelfTrainer.from_run(tmp_path / "r" / arm).history_
+        assert history["n_review_labels"].tolist() == [0, 6, 6]
+        np.testing.assert_array_equal(got["pred"], SelfTrainer.from_run(tmp_path / "r" / arm).predict(
+            test["text"].tolist()))
+    assert added["review"] != added["random"]
+    assert arms["review"]["rounds"][0] == arms["random"]["rounds"][0], "one round 0 for both arms"

@@ -218,3 +218,16 @@ def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
     saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
     assert np.allclose(np.stack(saved["probs"]), q[4:]), "the file holds the targets the student trained on"
     assert saved["confidence"].tolist() == pytest.approx([0.8, 0.75]), "confidence is the teacher's, unsharpened"
+
+
+def test_a_picked_row_labeled_by_a_person_trains_once_with_their_label(tmp_path):
+    """Round 0's teacher took p0 as 'a'; a person then labels p0 'b' (review / add-labels): round 1
+    trains on p0 once, as gold 'b', never also as the pseudo-label 'a'."""
+    inputs, learner, state, config = setup(tmp_path, [[0.9, 0.1], [0.95, 0.05], [0.2, 0.8]], loop__max_rounds=2)
+    run_rounds(inputs, learner, state, config, max_new_rounds=1)
+    assert sorted(state.selections(range(1))["text"]) == ["p0", "p1", "p2"]
+    inputs = inputs.with_gold(np.array([0]), ["b"])
+    run_rounds(inputs, learner, state, config, max_new_rounds=1)
+    texts, labels = learner.fits[1]
+    assert texts.count("p0") == 1 and labels[texts.index("p0")] == 1
+    assert sorted(texts) == sorted(list(LABELED.text) + ["p0", "p1", "p2"])
