@@ -290,6 +290,7 @@ class Trainer:
             source, num_labels=len(self.label_names), id2label=dict(enumerate(self.label_names)),
             label2id={name: i for i, name in enumerate(self.label_names)},
             trust_remote_code=self.trust_remote_code, use_safetensors=True,
+            dtype=torch.float32,  # a checkpoint saved in fp16/bf16 still trains in fp32 (mixed precision autocasts)
         )
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
@@ -463,7 +464,8 @@ class Encoder:
             _quiet_transformers()
             self._tokenizer = AutoTokenizer.from_pretrained(self.source, trust_remote_code=self.trust_remote_code)
             self._model = AutoModel.from_pretrained(self.source, trust_remote_code=self.trust_remote_code,
-                                                    use_safetensors=True).to(self.accelerator.device).eval()
+                                                    use_safetensors=True, dtype=torch.float32,
+                                                    ).to(self.accelerator.device).eval()
         return self._model, self._tokenizer
 
     @property

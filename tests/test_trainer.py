@@ -211,3 +211,22 @@ def test_labeling_a_pool_column_in_chunks_equals_labeling_the_list(tiny_bert, mo
     assert t.n_truncated(column) == t.n_truncated(texts)
     with pytest.raises(ValueError, match="out has shape"):
         t.predict_proba(texts, out=np.zeros((3, 2), np.float32))
+
+
+def test_a_half_precision_checkpoint_trains_and_embeds_in_float32(tiny_bert, tmp_path):
+    """transformers 5 loads a checkpoint in the dtype it was saved in; many hub models are saved in
+    fp16 or bf16. Trained as such, the weights underflow and CPUs run it slowly: keep fp32 weights."""
+    import shutil
+
+    from transformers import AutoModel
+
+    from pseudolabel.trainer import Encoder
+
+    half = shutil.copytree(tiny_bert, tmp_path / "half")
+    AutoModel.from_pretrained(tiny_bert).to(torch.bfloat16).save_pretrained(half)
+    assert AutoModel.from_pretrained(half).dtype == torch.bfloat16
+    t = trainer(half)
+    t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0)
+    assert {p.dtype for p in t.model.parameters()} == {torch.float32}
+    e = Encoder(str(half), max_length=32, batch_size=2, precision="no", accelerator=make_accelerator())
+    assert e.embed(["a goal"]).dtype == np.float32 and e._load()[0].dtype == torch.float32
