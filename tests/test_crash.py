@@ -32,7 +32,13 @@ def install_kill(point: str, k: int) -> None:
         return count["n"] == k
 
     def die(sig=signal.SIGKILL):
-        os.kill(os.getpid(), sig)
+        if sig == signal.SIGINT:
+            # raise() delivers to this thread and Python raises KeyboardInterrupt right here; os.kill may
+            # land on one of torch's worker threads, and the main thread then raises it wherever it is
+            # next, once (rarely, under load) inside a __del__ that swallows it and the run went on.
+            signal.raise_signal(sig)
+        else:
+            os.kill(os.getpid(), sig)
 
     def wrap(owner, name, before=None, after=None):
         original = getattr(owner, name)
