@@ -227,16 +227,20 @@ def shown_command(script: str, args: list[str]) -> str:
     return f"python experiments/{script} " + " ".join(shown(a) for a in args)
 
 
-def environment(started: float) -> dict:
+def git_commit() -> str:
+    """The checkout's commit, read when the benchmark starts: the code that runs is the code at start."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=HERE).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def environment(started: float, commit: str) -> dict:
     import sklearn
     import torch
     import transformers
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE).stdout.strip()
-    except OSError:
-        commit = "unknown"
     return {"commit": commit, "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
             + (f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "no GPU"),
             "torch": torch.__version__, "transformers": transformers.__version__,
@@ -351,7 +355,7 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    started, results, rounds = time.time(), [], []
+    started, commit, results, rounds = time.time(), git_commit(), [], []
     if any(m.startswith("setfit") for m in args.methods):
         try:
             import setfit  # noqa: F401
@@ -420,7 +424,7 @@ def main(argv=None) -> None:
                              s["macro_f1"])
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
-    report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started),
+    report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started, commit),
            argv if argv is not None else __import__("sys").argv[1:], out, overrides=args.set, variants=variants)
     print((out / "report.md").read_text())
 

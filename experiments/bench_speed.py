@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench_accuracy import environment, load_dataset, shown_command, split
+from bench_accuracy import environment, git_commit, load_dataset, shown_command, split
 from pseudolabel import SelfTrainer, load_config
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator
 
@@ -290,7 +290,7 @@ def main(argv=None) -> None:
     OVERRIDES[:] = args.set
     settings()  # a bad --set fails now, not after the first parts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    started, out = time.time(), Path(args.out)
+    started, commit, out = time.time(), git_commit(), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = args.model or bundled_minilm()
     max_length = settings().model.max_length
@@ -325,7 +325,7 @@ def main(argv=None) -> None:
 
     import accelerate
 
-    env = {**environment(started), "accelerate": accelerate.__version__, "threads": torch.get_num_threads(),
+    env = {**environment(started, commit), "accelerate": accelerate.__version__, "threads": torch.get_num_threads(),
            "device": str(device)}
     notes = [
         f"Labeling: the same {len(texts)} pool texts (random, seed 0) for every labeler, batches of {LABEL_BATCH}, "
