@@ -81,8 +81,21 @@ def make_accelerator(log_with: list[str] | None = None, project_dir: str | Path 
     while runs with different settings may share one process (tests, notebooks, benchmarks).
     ``log_with`` names accelerate's experiment trackers, which write under ``project_dir``.
     """
+    check_gpus_per_machine()
     return Accelerator(mixed_precision="no", cpu=launched_on_cpu(), log_with=log_with or None,
                        project_dir=None if project_dir is None else str(project_dir))
+
+
+def check_gpus_per_machine() -> None:
+    """Refuse more processes per machine than GPUs: each process takes a GPU of its own, and torch's
+    own message for the missing one ("CUDA error: invalid device ordinal") names neither."""
+    from accelerate.utils import parse_flag_from_env
+
+    per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if per_machine > 1 and not parse_flag_from_env("ACCELERATE_USE_CPU") and torch.cuda.is_available() and per_machine > torch.cuda.device_count():
+        raise ConfigError(f"{per_machine} processes were launched on this machine but it has "
+                          f"{torch.cuda.device_count()} GPU(s): launch with --num_processes "
+                          f"{torch.cuda.device_count()} (one per GPU), or add --cpu to run the processes on the CPU")
 
 
 def launched_on_cpu() -> bool:

@@ -171,7 +171,8 @@ def test_accelerate_launch_cli_gives_the_one_process_pseudo_labels(tmp_path):
                        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pseudolabel", "run",
                        "--config", str(tmp_path / "c2.yaml")]
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                                env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+                                # the CPU path, also on a GPU machine (two processes on one GPU is refused)
+                                env={**__import__("os").environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
         assert result.returncode == 0, result.stderr[-3000:]
         runs[procs] = pd.read_parquet(tmp_path / f"run{procs}" / "rounds" / "round_000" / "pseudo_labels.parquet")
     assert [json.loads((tmp_path / f"run{p}" / "run.json").read_text())["environment"]["processes"] for p in (1, 2)] == [1, 2]

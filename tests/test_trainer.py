@@ -19,6 +19,27 @@ def trainer(tiny_bert, **kw):
     return Trainer(str(tiny_bert), ["sports", "tech"], config=cfg, max_length=32, accelerator=make_accelerator())
 
 
+def on_device(t, batch):
+    """A batch on the trainer's device (a GPU where there is one), as the trainer's own loop puts it."""
+    return {k: v.to(t.accelerator.device) for k, v in batch.items()}
+
+
+def test_more_processes_than_gpus_is_refused_in_words(monkeypatch):
+    from pseudolabel.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("ACCELERATE_USE_CPU", raising=False)
+    with pytest.raises(ConfigError, match="2 processes were launched on this machine but it has 1 GPU"):
+        make_accelerator()
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "true")  # accelerate launch --cpu: the processes share the CPU
+    from pseudolabel.trainer import check_gpus_per_machine
+
+    check_gpus_per_machine()
+
+
 def fail_above(model, limit):
     """Make ``model`` raise an out-of-memory error on batches larger than ``limit`` rows."""
     forward = model.forward
@@ -91,8 +112,8 @@ def test_length_grouped_batches_cover_every_row_once_per_epoch():
 def test_row_weights_and_label_smoothing_shape_the_loss(tiny_bert):
     t = trainer(tiny_bert)
     t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0)
-    batch = t._collate([{"input_ids": ids, "labels": y, "weights": w}
-                        for ids, y, w in zip(t.encode(["a goal", "a chip"]), [0, 1], [1.0, 0.0])])
+    batch = on_device(t, t._collate([{"input_ids": ids, "labels": y, "weights": w}
+                                     for ids, y, w in zip(t.encode(["a goal", "a chip"]), [0, 1], [1.0, 0.0])]))
     logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
     per_row = torch.nn.functional.cross_entropy(logits, batch["labels"], reduction="none")
     with torch.no_grad():
@@ -114,10 +135,10 @@ def test_row_weights_reach_the_gradient(tiny_bert):
     initial = fresh._load_model(fresh.source).classifier.weight.detach().clone()
     silent = trainer(tiny_bert, weight_decay=0.0)
     silent.fit(texts, labels, seed=0, weights=np.zeros(len(texts)))
-    assert torch.equal(silent.model.classifier.weight.detach(), initial), "rows of weight 0 teach nothing"
+    assert torch.equal(silent.model.classifier.weight.detach().cpu(), initial), "rows of weight 0 teach nothing"
     loud = trainer(tiny_bert, weight_decay=0.0)
     loud.fit(texts, labels, seed=0, weights=np.ones(len(texts)))
-    assert not torch.equal(loud.model.classifier.weight.detach(), initial)
+    assert not torch.equal(loud.model.classifier.weight.detach().cpu(), initial)
 
 
 def test_soft_targets_override_the_hard_labels_in_training(tiny_bert):
@@ -136,7 +157,7 @@ def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert):
     for freeze in (True, False):
         t = trainer(tiny_bert, freeze_embeddings=freeze)
         t.fit(texts, labels, seed=0)
-        same = torch.equal(t.model.get_input_embeddings().weight.detach(), pretrained)
+        same = torch.equal(t.model.get_input_embeddings().weight.detach().cpu(), pretrained)
         assert same is freeze
 
 
@@ -160,9 +181,9 @@ def test_score_gives_probabilities_and_the_models_own_pooled_features_in_one_pas
     np.testing.assert_allclose(probs, t.predict_proba(texts), atol=1e-6)
     assert feats.shape == (len(texts), t.feature_dim) and np.allclose(np.linalg.norm(feats, axis=1), 1, atol=1e-5)
     with torch.no_grad():
-        batch = t.tokenizer(texts[:1], return_tensors="pt")
+        batch = on_device(t, t.tokenizer(texts[:1], return_tensors="pt"))
         hidden = forward(**batch, output_hidden_states=True).hidden_states[-1][0].mean(0)
-    np.testing.assert_allclose(feats[0], (hidden / hidden.norm()).numpy(), atol=1e-5)
+    np.testing.assert_allclose(feats[0], (hidden / hidden.norm()).cpu().numpy(), atol=1e-5)
 
 
 def test_encoder_embeddings_are_unit_length_and_in_text_order(tiny_bert):
@@ -180,11 +201,11 @@ def test_soft_targets_give_cross_entropy_against_a_distribution(tiny_bert):
     t = trainer(tiny_bert)
     t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0, soft_targets=np.array([[0.7, 0.3], [0.1, 0.9]]))
     q = np.array([[0.7, 0.3], [0.2, 0.8]], dtype=np.float32)
-    batch = t._collate([{"input_ids": ids, "labels": y, "weights": 1.0, "targets": row}
-                        for ids, y, row in zip(t.encode(["a goal", "a chip"]), [0, 1], q)])
+    batch = on_device(t, t._collate([{"input_ids": ids, "labels": y, "weights": 1.0, "targets": row}
+                                     for ids, y, row in zip(t.encode(["a goal", "a chip"]), [0, 1], q)]))
     with torch.no_grad():
         logits = t.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-        expected = -(torch.tensor(q) * logits.log_softmax(-1)).sum()
+        expected = -(torch.tensor(q, device=logits.device) * logits.log_softmax(-1)).sum()
         assert t._loss(t.model, batch).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
