@@ -126,7 +126,8 @@ def final_predictions(st: SelfTrainer, test: pd.DataFrame, n_classes: int, round
     return preds[st.final_round_]  # the final model is one of the rounds: labeled once, not twice
 
 
-def run_reviewed(labeled, pool, test, n_classes, seed, out: Path, n: int, *, overrides=()) -> dict:
+def run_reviewed(labeled, pool, test, n_classes, seed, out: Path, n: int, *, overrides=(), strategy="uncertain",
+                 arms=("review", "random")) -> dict:
     """People in the loop, the pool's hidden labels answering: round 0, then ``n`` more gold rows
     (``review``'s picks, or ``n`` pool rows at random), then the rest of the run.
 
@@ -135,15 +136,17 @@ def run_reviewed(labeled, pool, test, n_classes, seed, out: Path, n: int, *, ove
     predictions, the per-round rows and the rows added.
     """
     config = settings(overrides)
-    folders = {"review": out / "review", "random": out / "random"}
-    first = SelfTrainer(config=config, seed=seed, output_dir=folders["review"], overwrite=True)
+    folders = {arm: out / arm for arm in arms}
+    first = SelfTrainer(config=config, seed=seed, output_dir=folders[arms[0]], overwrite=True)
     first.fit(labeled, pool, max_new_rounds=1)
-    shutil.rmtree(folders["random"], ignore_errors=True)
-    shutil.copytree(folders["review"], folders["random"])
+    for arm in arms[1:]:
+        shutil.rmtree(folders[arm], ignore_errors=True)
+        shutil.copytree(folders[arms[0]], folders[arm])
     eligible = np.setdiff1d(np.arange(len(pool)), first._gold_rows())  # pool rows that repeat a gold text are gold
     rng = np.random.default_rng([seed, 15])
-    rows = {"review": first.review(n)["pool_row"].to_numpy(dtype=np.int64),
-            "random": np.sort(rng.choice(eligible, size=min(n, len(eligible)), replace=False))}
+    rows = {"review": lambda: first.review(n, strategy=strategy)["pool_row"].to_numpy(dtype=np.int64),
+            "random": lambda: np.sort(rng.choice(eligible, size=min(n, len(eligible)), replace=False))}
+    rows = {arm: rows[arm]() for arm in arms}
     gold = pool["label"].to_numpy()
     out_arms = {}
     for arm, folder in folders.items():
@@ -347,6 +350,10 @@ def main(argv=None) -> None:
     parser.add_argument("--review", nargs="*", metavar="[DATASET=]N",
                         help="also run pseudolabel+review and pseudolabel+random: N more gold rows after round 0 "
                              f"(default {', '.join(f'{k}={v}' for k, v in REVIEW.items())}; a bare N for every dataset)")
+    parser.add_argument("--review-strategy", default="uncertain", choices=["uncertain", "typical"],
+                        help="review's pick rule within each class (SelfTrainer.review(strategy=...))")
+    parser.add_argument("--review-arms", nargs="+", default=["review", "random"], choices=["review", "random"],
+                        help="which --review arms to run (random's rows do not depend on the strategy)")
     parser.add_argument("--out", default="runs/bench-accuracy")
     args = parser.parse_args(argv)
     settings(args.set)
@@ -412,10 +419,12 @@ def main(argv=None) -> None:
                 log.info("%s seed %d: pseudolabel+review / +random, %d rows after round 0", name, seed, review[name])
                 t0 = time.time()
                 arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",
-                                    review[name], overrides=args.set)
+                                    review[name], overrides=args.set, strategy=args.review_strategy,
+                                    arms=tuple(args.review_arms))
                 seconds = (time.time() - t0) / len(arms)  # round 0 is shared: each arm counts half of it
                 for arm, got in arms.items():
-                    method = f"pseudolabel+{arm}"
+                    method = f"pseudolabel+{arm}" + (f":{args.review_strategy}" if arm == "review"
+                                                     and args.review_strategy != "uncertain" else "")
                     s = scores(test, got["pred"], len(names))
                     results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": seconds,
                                     "labels": len(labeled) + got["added"]})

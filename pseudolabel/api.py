@@ -263,13 +263,21 @@ class SelfTrainer:
         return texts
 
     # -- people in the loop ---------------------------------------------------------------
-    def review(self, n: int = 50):
+    def review(self, n: int = 50, *, strategy: str = "uncertain"):
         """Pool rows whose gold label would help most, for a person to label.
 
         Class-balanced by the latest teacher's guess, where it is least sure or its views
         disagree, spread over the sentence-embedding space, never a row that is gold already
         (:mod:`pseudolabel.review`). Fill the ``label`` column and pass the frame (or its file)
         to :meth:`add_labels`; the next round trains with those rows as gold.
+
+        Parameters
+        ----------
+        n : int
+            How many rows to propose.
+        strategy : {"uncertain", "typical"}
+            Within each class, the least sure rows spread out by farthest points (``uncertain``),
+            or the centres of k-means clusters of its less sure half (``typical``).
 
         Returns
         -------
@@ -279,7 +287,8 @@ class SelfTrainer:
         from .review import review_frame
 
         inputs = self._pool_inputs()
-        return review_frame(self.run_dir_, inputs.pool_texts, self.label_set_, n, self._gold_rows())
+        return review_frame(self.run_dir_, inputs.pool_texts, self.label_set_, n, self._gold_rows(),
+                            strategy=strategy, seed=self.config_.seed)
 
     def add_labels(self, filled) -> "SelfTrainer":
         """Add a filled :meth:`review` frame (or a csv / jsonl / parquet file of one) to the run's gold rows.

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("review", help="propose pool rows for a person to label (class-balanced, least sure, spread)")
     p.add_argument("--run", required=True, help="run folder (finished or between rounds)")
     p.add_argument("--n", type=int, default=50, help="rows to propose (default 50)")
+    p.add_argument("--strategy", choices=["uncertain", "typical"], default="uncertain",
+                   help="within each class: the least sure rows, spread out (default), or the centres of "
+                        "clusters of the less sure half")
     p.add_argument("--output", required=True, help=".csv, .jsonl or .parquet to write; fill its label column")
     p = sub.add_parser("add-labels", help="add a filled review file to the run's gold rows for the next round")
     p.add_argument("--run", required=True, help="run folder")
@@ -131,7 +134,7 @@ def cmd_review(args) -> int:
 
     output = check_output(args.output)
     st = SelfTrainer.from_run(args.run, finished=False)
-    frame = st.review(args.n)
+    frame = st.review(args.n, strategy=args.strategy)
     tmp = output.with_name(f".tmp-{output.name}")
     writer = ChunkWriter(tmp, output)
     writer.write(frame, 0)

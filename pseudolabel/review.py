@@ -25,7 +25,8 @@ from .errors import DataError, RunStateError
 
 REVIEW_COLUMNS = ["pool_row", "text", "guess", "guess_confidence", "label"]
 SHORTLIST = 5
-"""Each class's farthest-point choice runs over its SHORTLIST x quota least sure rows."""
+"""Each class's farthest-point choice (``uncertain``) runs over its SHORTLIST x quota least sure rows."""
+STRATEGIES = ("uncertain", "typical")
 
 
 def uncertainty(probs: np.ndarray, disagreement: np.ndarray) -> np.ndarray:
@@ -35,15 +36,24 @@ def uncertainty(probs: np.ndarray, disagreement: np.ndarray) -> np.ndarray:
 
 
 def pick_rows(probs: np.ndarray, disagreement: np.ndarray, embeddings: np.ndarray, n: int, *,
-              blocked: np.ndarray | None = None) -> np.ndarray:
-    """Positions (into ``probs``) of ``n`` rows to label: class-balanced, least sure, spread out.
+              blocked: np.ndarray | None = None, strategy: str = "uncertain", seed: int = 0) -> np.ndarray:
+    """Positions (into ``probs``) of ``n`` rows to label: class-balanced, unsure, spread out.
 
     Each class the teacher predicts gets ``n // n_classes`` picks (the remainder goes to the
     classes with the most candidates); a class with fewer candidates gives what it has and the
-    rest goes to the others. Within a class: its least sure row, then farthest-point selection
-    over its :data:`SHORTLIST` x quota least sure rows, each next row the farthest (in cosine
-    distance) from every row picked so far, in any class. ``blocked`` rows are never picked.
+    rest goes to the others. Within a class, ``strategy``:
+
+    - ``uncertain``: its least sure row, then farthest-point selection over its
+      :data:`SHORTLIST` x quota least sure rows, each next row the farthest (in cosine distance)
+      from every row picked so far, in any class;
+    - ``typical``: the less sure half of its rows cut into quota k-means clusters in the
+      embedding space, and from each cluster the row nearest its centre (Hacohen et al., 2022:
+      with few labels, typical rows teach more than the most uncertain or most outlying ones).
+
+    ``blocked`` rows are never picked.
     """
+    if strategy not in STRATEGIES:
+        raise DataError(f"review: strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     probs = np.asarray(probs)
     n_rows, n_classes = probs.shape
     score = uncertainty(probs, disagreement)
@@ -57,9 +67,29 @@ def pick_rows(probs: np.ndarray, disagreement: np.ndarray, embeddings: np.ndarra
         rows = by_class[c]
         if not quota[c]:
             continue
-        rows = rows[np.lexsort((rows, -score[rows]))][: SHORTLIST * quota[c]]
-        picked += _farthest_points(rows, emb, int(quota[c]), picked)
+        rows = rows[np.lexsort((rows, -score[rows]))]
+        if strategy == "typical":
+            picked += _cluster_centres(rows[: max(int(quota[c]), (len(rows) + 1) // 2)], emb, int(quota[c]), seed)
+        else:
+            picked += _farthest_points(rows[: SHORTLIST * quota[c]], emb, int(quota[c]), picked)
     return np.sort(np.asarray(picked, dtype=np.int64))
+
+
+def _cluster_centres(rows: np.ndarray, emb: np.ndarray, k: int, seed: int) -> list[int]:
+    """``k`` rows of ``rows``: the one nearest each centre of a k-means cut of their embeddings."""
+    from sklearn.cluster import KMeans
+
+    if len(rows) <= k:
+        return [int(r) for r in rows]
+    x = emb[rows]
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+    distance = ((x - km.cluster_centers_[km.labels_]) ** 2).sum(axis=1)
+    chosen = []
+    for cluster in range(k):
+        members = np.flatnonzero(km.labels_ == cluster)
+        if len(members):
+            chosen.append(int(rows[members[np.argmin(distance[members])]]))
+    return chosen
 
 
 def _quotas(available: np.ndarray, n: int) -> np.ndarray:
@@ -102,7 +132,8 @@ def latest_teacher(run_dir: Path) -> Path:
                         "(pseudolabel run-round --config ...)")
 
 
-def review_frame(run_dir: Path, pool_texts, label_set: LabelSet, n: int, gold_rows: np.ndarray) -> pd.DataFrame:
+def review_frame(run_dir: Path, pool_texts, label_set: LabelSet, n: int, gold_rows: np.ndarray, *,
+                 strategy: str = "uncertain", seed: int = 0) -> pd.DataFrame:
     """The rows to label, as written by ``pseudolabel review``: ``pool_row``, ``text``, ``guess``,
     ``guess_confidence`` and an empty ``label`` column for the person."""
     if n < 1:
@@ -112,7 +143,8 @@ def review_frame(run_dir: Path, pool_texts, label_set: LabelSet, n: int, gold_ro
     probs = np.load(folder / "teacher_probs.npy")
     disagreement = np.load(folder / "teacher_disagreement.npy")
     embeddings = np.load(Path(run_dir) / "embeddings" / "pretrained-pool.npy", mmap_mode="r")[rows]
-    picks = pick_rows(probs, disagreement, embeddings, n, blocked=np.isin(rows, gold_rows))
+    picks = pick_rows(probs, disagreement, embeddings, n, blocked=np.isin(rows, gold_rows), strategy=strategy,
+                      seed=seed)
     chosen = rows[picks]
     return pd.DataFrame({
         "pool_row": chosen, "text": pool_texts.take(chosen),

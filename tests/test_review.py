@@ -43,6 +43,26 @@ def test_picks_are_class_balanced_unsure_spread_and_never_gold():
     assert np.isin([0, 2, 4], pick_rows(probs, disagreement, emb, 6)).all()
 
 
+def test_typical_picks_are_cluster_centres_of_the_unsure_half_not_outliers():
+    probs, disagreement, emb, cls = scene()
+    picks = pick_rows(probs, disagreement, emb, 12, strategy="typical", blocked=np.isin(np.arange(120), [115, 117]))
+    assert len(picks) == len(set(picks)) == 12 and np.bincount(cls[picks], minlength=3).tolist() == [4, 4, 4]
+    assert not np.isin(picks, [115, 117]).any() and (picks >= 60).all(), "from the less sure half, never gold"
+    np.testing.assert_array_equal(picks, pick_rows(probs, disagreement, emb, 12, strategy="typical",
+                                                   blocked=np.isin(np.arange(120), [115, 117])))
+    # one class: 64 sure rows, then as unsure 4 outliers (rows 64-67) and two dense groups of 30
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.eye(16)[:2], 30, axis=0) + 0.05 * rng.normal(size=(60, 16))
+    x = np.vstack([rng.normal(size=(64, 16)), np.eye(16)[4:8], groups])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    probs = np.vstack([np.tile([0.9, 0.1], (64, 1)), np.tile([0.6, 0.4], (64, 1))])
+    typical = pick_rows(probs, np.zeros(128), x, 2, strategy="typical")
+    assert sorted((typical - 68) // 30) == [0, 1], "one row from the middle of each group"
+    assert np.isin(pick_rows(probs, np.zeros(128), x, 2), np.arange(64, 68)).any(), "farthest points take an outlier"
+    with pytest.raises(DataError, match="strategy 'magic'"):
+        pick_rows(probs, np.zeros(128), x, 2, strategy="magic")
+
+
 def test_a_class_with_few_candidates_leaves_its_share_to_the_others():
     probs, disagreement, emb, cls = scene()
     blocked = (cls == 2) & (np.arange(len(cls)) > 5)  # class 2 has 2 candidates left (rows 4 and 5)
@@ -92,6 +112,11 @@ loop: {{max_rounds: 2}}
     asked = pd.read_csv(asked_path, keep_default_na=False)
     assert list(asked.columns) == ["pool_row", "text", "guess", "guess_confidence", "label"]
     assert len(asked) == 6 and asked["pool_row"].is_unique and (asked["label"] == "").all()
+    typical_path = tmp_path / "typical.csv"
+    assert main(["review", "--run", str(out), "--n", "6", "--strategy", "typical", "--output", str(typical_path)]) == 0
+    capsys.readouterr()
+    typical = pd.read_csv(typical_path, keep_default_na=False)
+    assert len(typical) == 6 and set(typical["pool_row"]) != set(asked["pool_row"]), "the other pick rule"
     filled = asked.assign(label=pool["label"].to_numpy()[asked["pool_row"]])  # the pool's gold stands in
     path = tmp_path / "filled.csv"
     filled.to_csv(path, index=False)
