@@ -9,7 +9,7 @@ CONFIG ?= experiments/ag_news_1k.yaml
 SET ?=
 SET_ARGS := $(foreach s,$(SET),--set $(s))
 
-.PHONY: install install-bench run-round run test bench-accuracy bench-speed clean-runs
+.PHONY: install install-bench run-round run test bench-accuracy bench-review bench-speed clean-runs
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,11 @@ DATA ?= ../shared/datasets
 BENCH_ARGS ?=
 bench-accuracy: install-bench
 	$(PY) experiments/bench_accuracy.py --data $(DATA) $(BENCH_ARGS)
+
+# People in the loop: after round 0, N rows from `review` against N random rows, the pool's gold
+# labels answering (docs/people-in-the-loop.md). Options as bench-accuracy, e.g. BENCH_ARGS="--datasets sst2"
+bench-review: install-bench
+	$(PY) experiments/bench_accuracy.py --data $(DATA) --methods --review --out runs/bench-review $(BENCH_ARGS)
 
 # Labeling and training throughput against transformers.pipeline and a plain float32 loop, and
 # one round's wall time (../shared/BENCHMARK.md, Speed). Options: SPEED_ARGS="--n-label 1000 --skip-round"
