@@ -46,6 +46,7 @@ import pandas as pd
 
 from pseudolabel import SelfTrainer, load_config
 from pseudolabel.metrics import headline
+from pseudolabel.review import STRATEGIES
 from pseudolabel.sampling import sample_labels
 
 HERE = Path(__file__).resolve().parent
@@ -142,11 +143,13 @@ def run_reviewed(labeled, pool, test, n_classes, seed, out: Path, n: int, *, ove
     for arm in arms[1:]:
         shutil.rmtree(folders[arm], ignore_errors=True)
         shutil.copytree(folders[arms[0]], folders[arm])
-    eligible = np.setdiff1d(np.arange(len(pool)), first._gold_rows())  # pool rows that repeat a gold text are gold
-    rng = np.random.default_rng([seed, 15])
-    rows = {"review": lambda: first.review(n, strategy=strategy)["pool_row"].to_numpy(dtype=np.int64),
-            "random": lambda: np.sort(rng.choice(eligible, size=min(n, len(eligible)), replace=False))}
-    rows = {arm: rows[arm]() for arm in arms}
+    rows = {}
+    if "review" in arms:
+        rows["review"] = first.review(n, strategy=strategy)["pool_row"].to_numpy(dtype=np.int64)
+    if "random" in arms:
+        eligible = np.setdiff1d(np.arange(len(pool)), first._gold_rows())  # pool rows repeating a gold text are gold
+        rng = np.random.default_rng([seed, 15])
+        rows["random"] = np.sort(rng.choice(eligible, size=min(n, len(eligible)), replace=False))
     gold = pool["label"].to_numpy()
     out_arms = {}
     for arm, folder in folders.items():
@@ -350,7 +353,7 @@ def main(argv=None) -> None:
     parser.add_argument("--review", nargs="*", metavar="[DATASET=]N",
                         help="also run pseudolabel+review and pseudolabel+random: N more gold rows after round 0 "
                              f"(default {', '.join(f'{k}={v}' for k, v in REVIEW.items())}; a bare N for every dataset)")
-    parser.add_argument("--review-strategy", default="uncertain", choices=["uncertain", "typical"],
+    parser.add_argument("--review-strategy", default="uncertain", choices=STRATEGIES,
                         help="review's pick rule within each class (SelfTrainer.review(strategy=...))")
     parser.add_argument("--review-arms", nargs="+", default=["review", "random"], choices=["review", "random"],
                         help="which --review arms to run (random's rows do not depend on the strategy)")
@@ -421,7 +424,7 @@ def main(argv=None) -> None:
                 arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",
                                     review[name], overrides=args.set, strategy=args.review_strategy,
                                     arms=tuple(args.review_arms))
-                seconds = (time.time() - t0) / len(arms)  # round 0 is shared: each arm counts half of it
+                seconds = (time.time() - t0) / len(arms)  # round 0 is shared: split evenly among the arms
                 for arm, got in arms.items():
                     method = f"pseudolabel+{arm}" + (f":{args.review_strategy}" if arm == "review"
                                                      and args.review_strategy != "uncertain" else "")

@@ -92,7 +92,9 @@ def check_gpus_per_machine() -> None:
     from accelerate.utils import parse_flag_from_env
 
     per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    if per_machine > 1 and not parse_flag_from_env("ACCELERATE_USE_CPU") and torch.cuda.is_available() and per_machine > torch.cuda.device_count():
+    if per_machine <= 1 or parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available():
+        return
+    if per_machine > torch.cuda.device_count():
         raise ConfigError(f"{per_machine} processes were launched on this machine but it has "
                           f"{torch.cuda.device_count()} GPU(s): launch with --num_processes "
                           f"{torch.cuda.device_count()} (one per GPU), or add --cpu to run the processes on the CPU")
