@@ -52,8 +52,11 @@ class TrainConfig:
     """How each round's student is fine-tuned.
 
     A student trains ``epochs`` passes over its rows, but never fewer than ``min_steps`` nor
-    more than ``max_steps`` optimizer steps: a few dozen gold rows still get enough steps to
-    fit a new head, and a pool of millions still costs a bounded round. ``log_with``: accelerate
+    more than ``max_steps`` optimizer steps, a cap that rises to ``max_steps_per_class`` steps
+    per class when there are many classes: a few dozen gold rows still get enough steps to fit
+    a new head, a pool of millions still costs a bounded round, and a student of 77 classes is
+    not stopped before it has seen each class often enough (600 steps are under one pass over a
+    10k pool). ``log_with``: accelerate
     experiment trackers (``tensorboard``, ``wandb``, ``mlflow``, ...) that receive each step's
     loss and each round's metrics; they log into the run folder's ``logs/``.
     """
@@ -61,6 +64,7 @@ class TrainConfig:
     epochs: int = 15
     min_steps: int = 150
     max_steps: Optional[int] = 600
+    max_steps_per_class: int = 24
     batch_size: int = 16
     eval_batch_size: int = 64
     learning_rate: float = 1e-4
@@ -82,6 +86,8 @@ class TrainConfig:
             self.max_steps is None or self.max_steps >= self.min_steps,
             "train.max_steps", self.max_steps, f"null or an integer >= train.min_steps ({self.min_steps})",
         )
+        _check(self.max_steps_per_class >= 0, "train.max_steps_per_class", self.max_steps_per_class,
+               "an integer >= 0")
         _check(self.batch_size >= 1, "train.batch_size", self.batch_size, "an integer >= 1")
         _check(self.eval_batch_size >= 1, "train.eval_batch_size", self.eval_batch_size, "an integer >= 1")
         _check(self.learning_rate > 0, "train.learning_rate", self.learning_rate, "a number > 0")
@@ -95,10 +101,12 @@ class TrainConfig:
         for name in self.log_with:
             _check(name in known, "train.log_with", self.log_with, "a list of accelerate trackers: " + ", ".join(known))
 
-    def steps(self, n_rows: int) -> int:
-        """Optimizer steps for a student trained on ``n_rows`` rows."""
+    def steps(self, n_rows: int, n_classes: int = 1) -> int:
+        """Optimizer steps for a student trained on ``n_rows`` rows of ``n_classes`` classes."""
         steps = max(self.epochs * math.ceil(n_rows / self.batch_size), self.min_steps)
-        return steps if self.max_steps is None else min(steps, self.max_steps)
+        if self.max_steps is None:
+            return steps
+        return min(steps, max(self.max_steps, self.max_steps_per_class * n_classes))
 
 
 @dataclass

@@ -315,7 +315,7 @@ class Trainer:
 
         ``weights`` (one per text, default 1) scale each row's loss. Targets are ``labels``
         with ``config.label_smoothing`` spread over all classes, or, when given,
-        ``soft_targets``: one probability row per text. Trains ``config.steps(len(texts))``
+        ``soft_targets``: one probability row per text. Trains ``config.steps(len(texts), n_classes)``
         optimizer steps; with ``config.freeze_embeddings`` the word-embedding table stays as
         pretrained (a batch touches a few hundred of its 30k rows, yet a dense update costs as
         much as the rest of the model). Returns training statistics (steps, examples, seconds,
@@ -335,7 +335,7 @@ class Trainer:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):
                 f["targets"] = q
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
-        total = cfg.steps(len(ids))
+        total = cfg.steps(len(ids), len(self.label_names))
         loop = StepLoop(model, acc, steps=total, learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay,
                         warmup_steps=int(cfg.warmup_ratio * total), desc=desc, precision=cfg.mixed_precision)
         world, rank = acc.num_processes, acc.process_index

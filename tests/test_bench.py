@@ -76,7 +76,7 @@ def test_pseudolabel_arm_returns_the_final_models_predictions(tiny_bert, tmp_pat
 
     train, test = synthetic(), synthetic(6)
     labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
-    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4",
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4", "train.max_steps_per_class=0",
                  "train.batch_size=4", "loop.max_rounds=1", "teacher.inner_rounds=2"]
     per_round = []
     pred = bench.run_pseudolabel(labeled, pool, test, 2, 0, tmp_path / "run", rounds_out=per_round, overrides=overrides)
@@ -140,7 +140,7 @@ def test_review_arms_continue_the_same_round_0_with_the_pools_gold_labels(tiny_b
     train, test = synthetic(), synthetic(6)
     labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
     pool.loc[pool.index[:3], "text"] = labeled["text"].iloc[:3].to_numpy()  # pool rows that repeat gold texts
-    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4",
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4", "train.max_steps_per_class=0",
                  "train.batch_size=4", "loop.max_rounds=2", "teacher.inner_rounds=2"]
     arms = bench.run_reviewed(labeled, pool, test, 2, 0, tmp_path / "r", 6, overrides=overrides)
     added = {}

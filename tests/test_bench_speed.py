@@ -39,7 +39,7 @@ def test_every_part_is_measured_and_reported(tiny_bert, tmp_path, capsys, one_th
     bench_speed.main(["--data", str(ag_news_folder(tmp_path)), "--model", str(tiny_bert), "--out", str(out),
                       "--n-label", "24", "--train-steps", "2", "--finetune-steps", "2", "--round-pool", "20",
                       "--matmul-size", "64", "--scale-sizes", "70", "--scale-model", str(tiny_bert),
-                      "--set", "train.min_steps=2", "--set", "train.max_steps=4", "--set", "teacher.inner_rounds=2",
+                      "--set", "train.min_steps=2", "--set", "train.max_steps=4", "--set", "train.max_steps_per_class=0", "--set", "teacher.inner_rounds=2",
                       "--set", "loop.max_rounds=2"])
     table = pd.read_csv(out / "speed.csv")
     assert list(table.columns) == bench_speed.COLUMNS

@@ -162,10 +162,22 @@ def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert):
 
 
 def test_steps_follow_epochs_within_the_floor_and_the_cap(tiny_bert):
-    t = trainer(tiny_bert, epochs=2, min_steps=5, max_steps=7, batch_size=4)
+    t = trainer(tiny_bert, epochs=2, min_steps=5, max_steps=7, max_steps_per_class=0, batch_size=4)
     texts = topic_frame(4, seed=0)["text"].tolist()
     assert t.fit(texts, np.arange(8) % 2, seed=0)["steps"] == 5, "2 epochs of 2 batches is below the floor"
     assert t.config.steps(16) == 7 and t.config.steps(12) == 6 and t.config.steps(100) == 7
+
+
+def test_the_step_cap_rises_with_the_number_of_classes(tiny_bert):
+    cfg = TrainConfig(epochs=2, min_steps=5, max_steps=7, max_steps_per_class=3, batch_size=4)
+    assert cfg.steps(100, 2) == 7, "2 classes x 3 steps is below the cap: the cap holds"
+    assert cfg.steps(100, 4) == 12 and cfg.steps(100, 77) == 50, "the cap is 3 steps per class, never past the epochs"
+    assert TrainConfig(max_steps=None).steps(1000, 77) == 15 * 63, "no cap: the epochs decide"
+    # the trainer counts its own classes: 4 labels and 4 batches of 2 epochs pass the cap of 7
+    cfg = TrainConfig(epochs=2, min_steps=1, max_steps=7, max_steps_per_class=3, batch_size=4, mixed_precision="no")
+    t = Trainer(str(tiny_bert), ["a", "b", "c", "d"], config=cfg, max_length=32, accelerator=make_accelerator())
+    texts = topic_frame(8, seed=0)["text"].tolist()
+    assert t.fit(texts, np.arange(len(texts)) % 4, seed=0)["steps"] == cfg.steps(len(texts), 4) == 8
 
 
 def test_score_gives_probabilities_and_the_models_own_pooled_features_in_one_pass(tiny_bert):
