@@ -19,7 +19,9 @@ class per seed, the rest (AG News, Banking77) or 20,000 rows (SST-2) as the pool
 hidden. The test split is used only to report. ``pseudolabel+desc`` and ``setfit+desc`` are the
 same methods given the label descriptions in ``--descriptions`` (``DATASET.yaml``, written once
 per dataset before any result was seen): pseudolabel as its descriptions teacher view, SetFit as
-extra training sentences, as its templated zero-shot data would be.
+extra training sentences, as its templated zero-shot data would be. ``pseudolabel+names`` is
+``teacher.class_names``: the class names in SetFit's template as the descriptions view, never as
+training rows (the frames' labels are ids, so the names are passed as descriptions).
 
 ``--review`` measures people in the loop, the pool's hidden gold labels standing in for the
 person: after round 0, ``pseudolabel+review`` adds the N rows ``SelfTrainer.review(N)`` asks for
@@ -48,11 +50,13 @@ from pseudolabel import SelfTrainer, load_config
 from pseudolabel.metrics import headline
 from pseudolabel.review import STRATEGIES
 from pseudolabel.sampling import sample_labels
+from pseudolabel.teacher.descriptions import name_sentences
 
 HERE = Path(__file__).resolve().parent
 DATASETS = {"ag_news": {"hf": ("ag_news",), "pool": None}, "sst2": {"hf": ("glue", "sst2"), "pool": 20000},
             "banking77": {"hf": ("banking77",), "pool": None}}
-METHODS = ("pseudolabel", "supervised", "sklearn", "setfit", "pseudolabel+desc", "setfit+desc", "ceiling")
+METHODS = ("pseudolabel", "supervised", "sklearn", "setfit", "pseudolabel+desc", "setfit+desc", "pseudolabel+names",
+           "ceiling")
 REVIEW = {"ag_news": 20, "sst2": 20, "banking77": 154}
 """Rows asked for after round 0 under ``--review``: 20 (5 or 10 per class), 2 per class on Banking77."""
 log = logging.getLogger("bench")
@@ -387,6 +391,10 @@ def main(argv=None) -> None:
                     described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
                                            overrides=args.set, descriptions=described)
+                elif method == "pseudolabel+names":  # teacher.class_names, for labels that are ids here
+                    named = dict(enumerate([[s] for s in name_sentences(names)]))
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
+                                           overrides=args.set + ["train.description_rows=false"], descriptions=named)
                 elif method.startswith("pseudolabel:"):
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-{method[12:]}-seed{seed}",
                                            rounds_out=per_round, overrides=args.set + variants[method[12:]])

@@ -59,6 +59,8 @@ class TrainConfig:
     10k pool). ``log_with``: accelerate
     experiment trackers (``tensorboard``, ``wandb``, ``mlflow``, ...) that receive each step's
     loss and each round's metrics; they log into the run folder's ``logs/``.
+    ``description_rows``: with label descriptions, each of their sentences also trains every
+    student as a labeled row of its class (SetFit's use of them; a cold start for round 0).
     """
 
     epochs: int = 15
@@ -75,6 +77,7 @@ class TrainConfig:
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
     pseudo_weight: Literal["none", "confidence"] = "none"
+    description_rows: bool = True
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0
     log_with: list = field(default_factory=list)
@@ -153,6 +156,8 @@ class TeacherConfig:
     in each feature space of ``spaces``: ``student``, the round's model's own mean-pooled
     features; ``pretrained``, the encoder's sentence embeddings before any training).
     ``student_view: false`` leaves the student's own probabilities out of the combination.
+    ``class_names``: without label descriptions, string class names in the template "This
+    sentence is {name}." serve as descriptions (a view only, never training rows).
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -160,6 +165,7 @@ class TeacherConfig:
     inner_rounds: int = 10
     linear_c: float = 10.0
     student_view: bool = True
+    class_names: bool = False
 
     def validate(self) -> None:
         from .teacher import VIEW_STAGES

@@ -18,14 +18,14 @@ import pandas as pd
 
 from . import metrics
 from .config import Config
-from .data import Inputs
+from .data import Descriptions, Inputs
 from .modelcard import write_model_card
 from .report import draw_report
 from .errors import RunStateError
 from .selection.curriculum import curriculum_share
 from .state import RunState, atomic_write_text
 from .teacher import Teacher, TeacherInput, TeacherOutput
-from .teacher.descriptions import class_vectors
+from .teacher.descriptions import class_vectors, name_sentences
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ def run_rounds(inputs: Inputs, learner: Learner, state: RunState, config: Config
 
 
 def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tuple[pd.DataFrame, list[str], dict]:
-    """Round ``r``'s training set: the gold rows plus what earlier teachers picked.
+    """Round ``r``'s training set: the gold rows (and the label descriptions' sentences, with
+    ``train.description_rows``) plus what earlier teachers picked.
 
     ``accumulate`` keeps every earlier round's picks; ``relabel`` only the last round's. Returns
     the picks, the texts (gold first) and the arguments for :meth:`Learner.fit`.
@@ -110,15 +111,19 @@ def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tu
         taken = taken[~inputs.pool_repeats_labeled[taken["pool_row"].to_numpy(dtype=np.int64)]]
     pool_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     pseudo_ids = inputs.label_set.encode(taken["label"].tolist(), name="pseudo-labels on disk")
-    texts = inputs.labeled_texts + inputs.pool_texts.take(pool_rows)
-    n_gold, n_classes = len(inputs.labeled_ids), len(inputs.label_set.names)
-    fit = {"labels": np.concatenate([inputs.labeled_ids, pseudo_ids])}
+    gold_texts, gold_ids = list(inputs.labeled_texts), inputs.labeled_ids
+    if inputs.descriptions is not None and config.train.description_rows:  # what the user says a class is, as its rows
+        gold_texts += inputs.descriptions.sentences
+        gold_ids = np.concatenate([gold_ids, inputs.descriptions.classes]).astype(np.int64)
+    texts = gold_texts + inputs.pool_texts.take(pool_rows)
+    n_gold, n_classes = len(gold_ids), len(inputs.label_set.names)
+    fit = {"labels": np.concatenate([gold_ids, pseudo_ids])}
     if "weight" in taken:
         fit["weights"] = np.concatenate([np.ones(n_gold), taken["weight"].to_numpy(dtype=np.float64)])
     if config.train.targets == "soft":
         eps = config.train.label_smoothing
         gold = np.full((n_gold, n_classes), eps / n_classes)
-        gold[np.arange(n_gold), inputs.labeled_ids] += 1 - eps
+        gold[np.arange(n_gold), gold_ids] += 1 - eps
         teacher = np.stack(taken["probs"].to_numpy()).astype(np.float64) if len(taken) else np.zeros((0, n_classes))
         fit["soft_targets"] = np.concatenate([gold, teacher])
     return taken, texts, fit
@@ -208,6 +213,8 @@ def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config
     if wants_student_space:
         spaces["student"] = (learner.score(inputs.labeled_texts, features=True)[1], features)
     vectors, descriptions = None, inputs.descriptions
+    if descriptions is None and cfg.class_names:
+        descriptions = name_descriptions(inputs.label_set.classes)
     needs_pretrained = ("linear" in cfg.views and "pretrained" in cfg.spaces) or (
         "descriptions" in cfg.views and descriptions is not None)
     if embedder is not None and needs_pretrained:
@@ -221,6 +228,12 @@ def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config
     share = curriculum_share(r, config.loop.max_rounds) if config.selection.strategy == "curriculum" else None
     return TeacherInput(round=r, n_classes=n_classes, gold=inputs.labeled_ids, probs={"student": probs},
                         spaces=spaces, descriptions=vectors, share=share, seed=round_seed(config.seed, 20_000 + r)), scratch
+
+
+def name_descriptions(classes) -> Descriptions | None:
+    """The class names in a template as one description per class (``teacher.class_names``)."""
+    sentences = name_sentences(classes)
+    return None if sentences is None else Descriptions(sentences, np.arange(len(sentences), dtype=np.int64))
 
 
 class _RowView:

@@ -11,7 +11,7 @@ from pseudolabel.data import load_inputs
 from pseudolabel.loop import run_rounds
 from pseudolabel.state import RunState
 from pseudolabel.teacher import Teacher, TeacherInput
-from pseudolabel.teacher.descriptions import DescriptionView, class_vectors
+from pseudolabel.teacher.descriptions import DescriptionView, class_vectors, name_sentences
 from pseudolabel.teacher.linear import LinearSelfTraining
 
 from .conftest import FakeEmbedder, FakeLearner
@@ -169,6 +169,35 @@ def test_descriptions_enter_the_teacher_and_the_fingerprint(tmp_path):
     teacher = json.loads((state.round_dir(0) / "teacher.json").read_text())
     assert teacher["descriptions"]["gold_accuracy"] == 1.0 and teacher["descriptions"]["weight"] > 0
     assert ["about a", "about b"] in embedder.embedded
+    texts, labels = learner.fits[-1]
+    assert texts[4:6] == ["about a", "about b"] and labels[4:6] == [0, 1], "each sentence trains as a row of its class"
+
+
+def test_description_rows_can_be_turned_off(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, train={"description_rows": False},
+                                                           loop={"max_rounds": 1})
+    described = load_inputs(LABELED, pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}),
+                            label_descriptions={"a": ["about a"], "b": ["about b"]})
+    embedder.table.update({"about a": np.array([1.0, 0.0]), "about b": np.array([0.0, 1.0])})
+    state = RunState(str(tmp_path / "off"))
+    state.open(cfg, described.fingerprint(), described.label_set)
+    run_rounds(described, learner, state, cfg, embedder=embedder)
+    assert not any("about" in t for texts, _ in learner.fits for t in texts)
+    assert json.loads((state.round_dir(0) / "teacher.json").read_text())["descriptions"]["weight"] > 0, "still a view"
+
+
+def test_class_names_in_a_template_are_a_view_without_descriptions_never_rows(tmp_path):
+    assert name_sentences(["card_arrival", "Sci/Tech"]) == ["This sentence is card arrival.", "This sentence is Sci/Tech."]
+    assert name_sentences([0, 1]) is None, "integer labels have no names to read"
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, teacher={"class_names": True}, loop={"max_rounds": 1})
+    embedder.table.update({"This sentence is a.": np.array([1.0, 0.0]), "This sentence is b.": np.array([0.0, 1.0])})
+    run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    teacher = json.loads((state.round_dir(0) / "teacher.json").read_text())
+    assert teacher["descriptions"]["gold_accuracy"] == 1.0 and teacher["descriptions"]["weight"] > 0
+    assert not any(t.startswith("This sentence") for texts, _ in learner.fits for t in texts)
+    off = curriculum_run(tmp_path / "off", loop={"max_rounds": 1})
+    run_rounds(*off[:2], *off[3:], embedder=off[2])
+    assert not json.loads((off[3].round_dir(0) / "teacher.json").read_text()).get("descriptions"), "off by default"
 
 
 def test_init_previous_starts_each_student_from_the_last_round(tmp_path):

@@ -29,6 +29,17 @@ def class_vectors(sentence_embeddings: np.ndarray, owners: np.ndarray, n_classes
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-12)
 
 
+NAME_TEMPLATE = "This sentence is {}."  # SetFit's zero-shot template
+
+
+def name_sentences(classes) -> list[str] | None:
+    """One sentence per class from its name in :data:`NAME_TEMPLATE` (``card_arrival`` reads
+    "card arrival"), or ``None`` when the classes are not words (integer labels)."""
+    if not all(isinstance(c, str) for c in classes):
+        return None
+    return [NAME_TEMPLATE.format(c.replace("_", " ").strip()) for c in classes]
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
