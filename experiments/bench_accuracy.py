@@ -16,9 +16,12 @@ nothing of the recipe; a test checks it).
 
 Every method gets the same rows from :func:`pseudolabel.sampling.sample_labels`: 10 labels per
 class per seed, the rest (AG News, Banking77) or 20,000 rows (SST-2) as the pool with its labels
-hidden. The test split is used only to report. ``pseudolabel+desc`` and ``setfit+desc`` are the
+hidden. The test split is used only to report. ``frozen`` is a logistic regression on the
+pretrained encoder's frozen sentence embeddings of the gold rows (the floor round 0 must not
+lose to). ``pseudolabel+desc`` and ``setfit+desc`` are the
 same methods given the label descriptions in ``--descriptions`` (``DATASET.yaml``, written once
-per dataset before any result was seen): pseudolabel as its descriptions teacher view, SetFit as
+per dataset before any result was seen): pseudolabel as its descriptions teacher view and extra
+training rows (``train.description_rows``), SetFit as
 extra training sentences, as its templated zero-shot data would be. ``pseudolabel+names`` is
 ``teacher.class_names``: the class names in SetFit's template as the descriptions view, never as
 training rows (the frames' labels are ids, so the names are passed as descriptions).
@@ -55,8 +58,8 @@ from pseudolabel.teacher.descriptions import name_sentences
 HERE = Path(__file__).resolve().parent
 DATASETS = {"ag_news": {"hf": ("ag_news",), "pool": None}, "sst2": {"hf": ("glue", "sst2"), "pool": 20000},
             "banking77": {"hf": ("banking77",), "pool": None}}
-METHODS = ("pseudolabel", "supervised", "sklearn", "setfit", "pseudolabel+desc", "setfit+desc", "pseudolabel+names",
-           "ceiling")
+METHODS = ("pseudolabel", "supervised", "sklearn", "frozen", "setfit", "pseudolabel+desc", "setfit+desc",
+           "pseudolabel+names", "ceiling")
 REVIEW = {"ag_news": 20, "sst2": 20, "banking77": 154}
 """Rows asked for after round 0 under ``--review``: 20 (5 or 10 per class), 2 per class on Banking77."""
 log = logging.getLogger("bench")
@@ -202,6 +205,22 @@ def run_sklearn(labeled, pool, test, seed):
     return clf.predict(vec.transform(test["text"].tolist()))
 
 
+def run_frozen(labeled, test, overrides=()):
+    """Issue 12's floor for round 0: a logistic regression on the pretrained encoder's frozen
+    sentence embeddings (mean-pooled, unit length: the teacher's ``pretrained`` space) of the
+    gold rows alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    from pseudolabel.trainer import Encoder, make_accelerator, resolve_model
+
+    cfg = load_config(HERE / "bench_accuracy.yaml", list(overrides))
+    encoder = Encoder(resolve_model(cfg.model.name), max_length=cfg.model.max_length,
+                      batch_size=cfg.train.eval_batch_size, precision=cfg.train.mixed_precision,
+                      accelerator=make_accelerator())
+    clf = LogisticRegression(max_iter=2000).fit(encoder.embed(labeled["text"].tolist()), labeled["label"].to_numpy())
+    return clf.predict(encoder.embed(test["text"].tolist()))
+
+
 def run_setfit(labeled, test, seed, out, descriptions=None):
     import datasets
     from setfit import SetFitModel, Trainer, TrainingArguments
@@ -306,7 +325,8 @@ def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
         mean = group.groupby("round").mean(numeric_only=True)
         ax.plot(mean.index, 100 * mean["test_accuracy"], "o-", label="pseudolabel (mean over seeds)")
-        colors = {"ceiling": "black", "setfit": "tab:green", "sklearn": "tab:purple", "supervised": "tab:orange"}
+        colors = {"ceiling": "black", "setfit": "tab:green", "sklearn": "tab:purple", "supervised": "tab:orange",
+                  "frozen": "tab:gray"}
         peers = results[(results.dataset == name) & results.method.isin(list(colors))]
         for method, g in peers.groupby("method"):
             ax.axhline(100 * g["accuracy"].mean(), linestyle="--", color=colors[method], label=method)
@@ -412,6 +432,8 @@ def main(argv=None) -> None:
                                            overrides=args.set)
                 elif method == "sklearn":
                     pred = run_sklearn(labeled, pool, test, seed)
+                elif method == "frozen":
+                    pred = run_frozen(labeled, test, args.set)
                 elif method in ("setfit", "setfit+desc"):
                     described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
                     pred = run_setfit(labeled, test, seed, where, described)

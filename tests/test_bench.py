@@ -38,6 +38,14 @@ def test_tfidf_peer_learns_the_easy_task():
     assert bench.scores(test, pred, 2)["accuracy"] > 0.8
 
 
+def test_frozen_embedding_peer_learns_the_easy_task():
+    """Issue 12's floor for round 0: a logistic regression on the bundled MiniLM's frozen sentence embeddings."""
+    train, test = synthetic(), synthetic(10)
+    labeled, _ = bench.split(train, "ag_news", seed=0, pool_size=None)
+    pred = bench.run_frozen(labeled, test, ["train.mixed_precision=no"])
+    assert len(pred) == len(test) and bench.scores(test, pred, 2)["accuracy"] > 0.8
+
+
 def test_report_and_plots(tmp_path):
     pytest.importorskip("matplotlib")
     results = pd.DataFrame([
