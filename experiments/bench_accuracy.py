@@ -20,8 +20,7 @@ hidden. The test split is used only to report. ``frozen`` is a logistic regressi
 pretrained encoder's frozen sentence embeddings of the gold rows (the floor round 0 must not
 lose to). ``pseudolabel+desc`` and ``setfit+desc`` are the
 same methods given the label descriptions in ``--descriptions`` (``DATASET.yaml``, written once
-per dataset before any result was seen): pseudolabel as its descriptions teacher view and extra
-training rows (``train.description_rows``), SetFit as
+per dataset before any result was seen): pseudolabel as its descriptions teacher view, SetFit as
 extra training sentences, as its templated zero-shot data would be. ``pseudolabel+names`` is
 ``teacher.class_names``: the class names in SetFit's template as the descriptions view, never as
 training rows (the frames' labels are ids, so the names are passed as descriptions).

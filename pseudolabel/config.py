@@ -60,7 +60,8 @@ class TrainConfig:
     experiment trackers (``tensorboard``, ``wandb``, ``mlflow``, ...) that receive each step's
     loss and each round's metrics; they log into the run folder's ``logs/``.
     ``description_rows``: with label descriptions, each of their sentences also trains every
-    student as a labeled row of its class (SetFit's use of them; a cold start for round 0).
+    student as a labeled row of its class (SetFit's use of them). Off: on SST-2 it raised round
+    0 but lowered the mean of the final models (docs/benchmarks.md).
     """
 
     epochs: int = 15
@@ -77,7 +78,7 @@ class TrainConfig:
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
     pseudo_weight: Literal["none", "confidence"] = "none"
-    description_rows: bool = True
+    description_rows: bool = False
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0
     log_with: list = field(default_factory=list)
