@@ -117,8 +117,13 @@ def descriptions_for(name: str, folder: str | Path, names: list) -> dict:
 
 
 def run_pseudolabel(labeled, pool, test, n_classes, seed, out, *, max_rounds=None, rounds_out=None, overrides=(),
-                    descriptions=None):
+                    descriptions=None, names=None):
     config = settings(overrides)
+    if descriptions is None and names is not None and config["teacher"]["class_names"]:
+        # What a user with string labels gets from teacher.class_names; the frames' labels are
+        # ids here, so the same sentences come in as descriptions, a view only (never rows).
+        descriptions = dict(enumerate([[s] for s in name_sentences(names)]))
+        config["train"]["description_rows"] = False
     st = SelfTrainer(config=config, seed=seed, output_dir=out, max_rounds=max_rounds, overwrite=True)
     st.fit(labeled, pool, label_descriptions=descriptions)  # the pool keeps its label column: hidden, used only for precision
     return final_predictions(st, test, n_classes, rounds_out)
@@ -409,14 +414,13 @@ def main(argv=None) -> None:
                 if method in ("pseudolabel", "pseudolabel+desc"):
                     described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
-                                           overrides=args.set, descriptions=described)
-                elif method == "pseudolabel+names":  # teacher.class_names, for labels that are ids here
-                    named = dict(enumerate([[s] for s in name_sentences(names)]))
+                                           overrides=args.set, descriptions=described, names=names)
+                elif method == "pseudolabel+names":
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
-                                           overrides=args.set + ["train.description_rows=false"], descriptions=named)
+                                           overrides=args.set + ["teacher.class_names=true"], names=names)
                 elif method.startswith("pseudolabel:"):
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-{method[12:]}-seed{seed}",
-                                           rounds_out=per_round, overrides=args.set + variants[method[12:]])
+                                           rounds_out=per_round, overrides=args.set + variants[method[12:]], names=names)
                 elif method == "supervised" and seed_rounds:
                     # pseudolabel's round 0 *is* the supervised baseline: the same settings, the
                     # same round seed, trained on the gold rows alone. Reuse it rather than retrain.

@@ -94,6 +94,22 @@ def test_pseudolabel_arm_returns_the_final_models_predictions(tiny_bert, tmp_pat
     assert per_round[-1]["test_accuracy"] == bench.scores(test, pred, 2)["accuracy"]
 
 
+def test_class_names_reach_the_teacher_as_a_user_with_string_labels_would_give_them(tiny_bert, tmp_path):
+    """The frames' labels are ids, so teacher.class_names gets the dataset's names from the benchmark."""
+    import json
+
+    train = synthetic()
+    labeled, pool = bench.split(train, "ag_news", seed=0, pool_size=None)
+    overrides = [f"model.name={tiny_bert}", "train.mixed_precision=no", "train.min_steps=2", "train.max_steps=4",
+                 "train.max_steps_per_class=0", "train.batch_size=4", "loop.max_rounds=1", "teacher.inner_rounds=2"]
+    for on in (True, False):
+        out = tmp_path / str(on)
+        bench.run_pseudolabel(labeled, pool, synthetic(6), 2, 0, out, names=["sports", "tech"],
+                              overrides=overrides + [f"teacher.class_names={str(on).lower()}"])
+        teacher = json.loads((out / "rounds" / "round_000" / "teacher.json").read_text())
+        assert bool(teacher["descriptions"]) is on
+
+
 def test_the_library_default_is_the_benchmark_default_and_the_demo_default():
     """What a user's SelfTrainer() / make run-round gets is what the benchmark measures."""
     from pseudolabel import Config, load_config
