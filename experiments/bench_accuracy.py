@@ -218,9 +218,8 @@ def run_frozen(labeled, test, overrides=()):
     from pseudolabel.trainer import Encoder, make_accelerator, resolve_model
 
     cfg = load_config(HERE / "bench_accuracy.yaml", list(overrides))
-    encoder = Encoder(resolve_model(cfg.model.name), max_length=cfg.model.max_length,
-                      batch_size=cfg.train.eval_batch_size, precision=cfg.train.mixed_precision,
-                      accelerator=make_accelerator())
+    source = resolve_model(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code)
+    encoder = Encoder.from_config(source, cfg, make_accelerator())
     clf = LogisticRegression(max_iter=2000).fit(encoder.embed(labeled["text"].tolist()), labeled["label"].to_numpy())
     return clf.predict(encoder.embed(test["text"].tolist()))
 

@@ -190,9 +190,7 @@ class SelfTrainer:
             inputs = with_added_labels(inputs, state)
             learner = Trainer(source, inputs.label_set.names, config=cfg.train, max_length=cfg.model.max_length,
                               accelerator=accelerator, trust_remote_code=cfg.model.trust_remote_code)
-            embedder = Encoder(source, max_length=cfg.model.max_length, batch_size=cfg.train.eval_batch_size,
-                               precision=cfg.train.mixed_precision, accelerator=accelerator,
-                               trust_remote_code=cfg.model.trust_remote_code)
+            embedder = Encoder.from_config(source, cfg, accelerator)
             before = len(state.finished_rounds())
             on_round = None
             if cfg.train.log_with:

@@ -471,6 +471,13 @@ class Encoder:
         self.max_length, self.batch_size, self.precision, self.accelerator = max_length, batch_size, precision, accelerator
         self._model = self._tokenizer = None
 
+    @classmethod
+    def from_config(cls, source: str, config, accelerator: Accelerator) -> "Encoder":
+        """The encoder of ``source`` with a run config's length, batch size, precision and trust."""
+        return cls(source, max_length=config.model.max_length, batch_size=config.train.eval_batch_size,
+                   precision=config.train.mixed_precision, accelerator=accelerator,
+                   trust_remote_code=config.model.trust_remote_code)
+
     def _load(self):
         """The encoder and its tokenizer, loaded on first use (a run that never needs them never pays)."""
         from transformers import AutoModel, AutoTokenizer
