@@ -169,6 +169,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     m["n_selected"] = len(chosen)
     m["selection_rate"] = len(chosen) / len(candidates) if teacher is not None else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
+             train_refits=fit_stats.get("refits", 0),
              label_seconds=label_seconds, teacher_seconds=teacher_seconds, stop=stop)
     m["wall_seconds"] = time.perf_counter() - start
 

@@ -263,3 +263,29 @@ def test_a_half_precision_checkpoint_trains_and_embeds_in_float32(tiny_bert, tmp
     assert {p.dtype for p in t.model.parameters()} == {torch.float32}
     e = Encoder(str(half), max_length=32, batch_size=2, precision="no", accelerator=make_accelerator())
     assert e.embed(["a goal"]).dtype == np.float32 and e._load()[0].dtype == torch.float32
+
+
+def test_a_fit_no_better_than_the_class_frequencies_is_trained_again_at_half_the_rate(tiny_bert, caplog, monkeypatch):
+    frame = topic_frame(8, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    t = trainer(tiny_bert, epochs=30, freeze_embeddings=False)  # random word embeddings must train to learn
+    calls = []
+    fit_once = t._fit_once
+    monkeypatch.setattr(t, "_fit_once", lambda *a, **kw: calls.append((kw["seed"], kw["learning_rate"])) or fit_once(*a, **kw))
+    assert t.fit(texts, labels, seed=3)["refits"] == 0 and calls == [(3, 1e-3)], "a fit that learned is kept"
+    calls.clear()
+    t.config.learning_rate = 50.0  # Adam at this rate throws the weights far off: the loss ends above the constant's
+    with caplog.at_level(logging.WARNING, logger="pseudolabel.trainer"):
+        stats = t.fit(texts, labels, seed=3)
+    assert stats["refits"] == 1 and calls == [(3, 50.0), (4, 25.0)]
+    assert "no better than answering the class frequencies" in caplog.text and "learned nothing either" in caplog.text
+
+
+def test_learned_nothing_compares_the_end_of_a_fit_with_the_best_constant_answer():
+    from pseudolabel.trainer import learned_nothing
+
+    targets = np.eye(2)[[0, 0, 0, 1]]  # the best constant answers (0.75, 0.25): loss 0.562
+    assert learned_nothing(0.56, targets) and not learned_nothing(0.45, targets)
+    assert not learned_nothing(0.56, targets, weights=np.array([1.0, 1.0, 1.0, 0.0])), \
+        "weighted: the kept rows are one class, so the constant costs 0 and no loss is worse than 0.9 x 0"
+    assert not learned_nothing(0.0, np.eye(2)[[0, 0]]), "one class: nothing to learn beyond it"
