@@ -177,6 +177,9 @@ class TeacherConfig:
             _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
         _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")
         _check(self.linear_c > 0, "teacher.linear_c", self.linear_c, "a number > 0")
+        _check(self.student_view or ("linear" in self.views and bool(self.spaces)), "teacher.student_view",
+               self.student_view, "true, unless teacher.views has 'linear' with at least one space "
+               "(without the student's view, the linear heads are the teacher)")
 
 
 SPACES = ("student", "pretrained")

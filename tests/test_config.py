@@ -72,3 +72,12 @@ def test_unreadable_configs(tmp_path):
     # safe_load: a python object tag is refused, never executed
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "seed: !!python/object/apply:os.system ['echo hi']\n"))
+
+
+def test_a_teacher_without_the_students_view_needs_the_linear_heads():
+    from pseudolabel.config import Config
+
+    for teacher in ({"student_view": False, "views": ["descriptions"]}, {"student_view": False, "spaces": []}):
+        with pytest.raises(ConfigError, match="'teacher.student_view'.*the linear heads are the teacher"):
+            Config.from_dict({"teacher": teacher})
+    assert Config.from_dict({"teacher": {"student_view": False}}).teacher.student_view is False
