@@ -156,7 +156,8 @@ class TeacherConfig:
     (``inner_rounds`` rounds of self-training of a logistic regression of strength ``linear_c``
     in each feature space of ``spaces``: ``student``, the round's model's own mean-pooled
     features; ``pretrained``, the encoder's sentence embeddings before any training).
-    ``student_view: false`` leaves the student's own probabilities out of the combination.
+    ``student_view``: whether the student's own probabilities join the combination; off by
+    default (the linear head in its features carries it; see docs/benchmarks.md).
     ``class_names``: without label descriptions, string class names in the template "This
     sentence is {name}." serve as descriptions (a view only, never training rows).
     """
@@ -165,7 +166,7 @@ class TeacherConfig:
     spaces: list = field(default_factory=lambda: ["student", "pretrained"])
     inner_rounds: int = 10
     linear_c: float = 10.0
-    student_view: bool = True
+    student_view: bool = False
     class_names: bool = False
 
     def validate(self) -> None:

@@ -29,7 +29,7 @@ def setup(tmp_path, pool_probs, *, sharpen=0.0, gold=None, extra_table=None, **o
     # the selection rule alone (no teacher views), rows kept across rounds: what these tests are about
     values = {"output_dir": str(tmp_path / "run"),
               "selection": {"strategy": "threshold", "threshold": 0.7, "mode": "accumulate"},
-              "teacher": {"views": []}}
+              "teacher": {"views": [], "student_view": True}}
     for key, value in overrides.items():
         section, name = key.split("__")
         values.setdefault(section, {})[name] = value

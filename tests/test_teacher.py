@@ -51,7 +51,7 @@ def test_linear_view_fixes_a_student_that_the_feature_space_contradicts():
     assert np.mean(out.probs.argmax(1) == pool_y) > 0.95, "the teacher is better than the student"
     assert out.state["combine"]["weights"]["student"] == 0.0
     # With the student's view in, the combination still beats the student alone.
-    out = Teacher(config()).run(inp)
+    out = Teacher(config(student_view=True)).run(inp)
     assert np.mean(out.probs.argmax(1) == pool_y) > student_acc + 0.1
 
 
@@ -82,7 +82,7 @@ def test_description_view_counts_as_much_as_it_labels_the_gold_rows():
     assert view.gold_accuracy_ == 1.0 and np.mean(view.predict_proba(pool_x).argmax(1) == pool_y) > 0.95
     base = dict(round=0, n_classes=2, gold=gold_y, probs={"student": noisy_student(pool_y, 0.3, 5)},
                 spaces={"pretrained": (gold_x, pool_x)}, share=0.5)
-    cfg = Config.from_dict({"teacher": {"views": ["descriptions"]}})
+    cfg = Config.from_dict({"teacher": {"views": ["descriptions"], "student_view": True}})
     good = Teacher(cfg).run(TeacherInput(**base, descriptions=right))
     bad = Teacher(cfg).run(TeacherInput(**base, descriptions=swapped))
     assert good.state["descriptions"]["weight"] == pytest.approx(1.0)
@@ -204,7 +204,7 @@ def test_class_names_in_a_template_are_a_view_without_descriptions_never_rows(tm
 
 def test_init_previous_starts_each_student_from_the_last_round(tmp_path):
     inputs, learner, embedder, state, cfg = curriculum_run(
-        tmp_path, train={"init": "previous"}, teacher={"views": []})
+        tmp_path, train={"init": "previous"}, teacher={"views": [], "student_view": True})
     run_rounds(inputs, learner, state, cfg, embedder=embedder)
     assert [a["init_from"] for a in learner.fit_args] == [None] + [
         str(state.round_dir(r) / "model") for r in range(3)]
@@ -226,7 +226,7 @@ def test_macro_f1_can_choose_the_final_round(tmp_path):
     eval_frame = pd.DataFrame({"text": ["e0", "e1", "e2", "e3"], "label": ["a", "b", "b", "b"]})
     for metric, best in (("accuracy", 0), ("macro_f1", 1)):
         inputs, learner, embedder, state, cfg = curriculum_run(
-            tmp_path / metric, teacher={"views": []}, loop={"max_rounds": 1, "metric": metric})
+            tmp_path / metric, teacher={"views": [], "student_view": True}, loop={"max_rounds": 1, "metric": metric})
         inputs = load_inputs(LABELED, pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}), eval_frame)
         table = {**learner.table, **{t: [0.5, 0.5] for t in eval_frame.text}}
         state = RunState(cfg.output_dir)
