@@ -325,11 +325,12 @@ class Trainer:
         learning rate, and the second fit is kept whatever it gives (with a warning if it failed
         too). Returns training statistics (steps, examples, seconds, last loss, ``refits``).
         """
-        targets = self._targets(labels, soft_targets)
         stats = self._fit_once(texts, labels, seed=seed, init_from=init_from, weights=weights,
                                soft_targets=soft_targets, desc=desc, learning_rate=self.config.learning_rate)
         stats["refits"] = 0
-        if learned_nothing(stats["tail_loss"], targets, weights):
+        constant = constant_loss(labels, len(self.label_names), label_smoothing=self.config.label_smoothing,
+                                 weights=weights, soft_targets=soft_targets)
+        if learned_nothing(stats["tail_loss"], constant):
             lr = self.config.learning_rate / 2
             logger.warning("%s: the student ended no better than answering the class frequencies (loss %.3f): "
                            "training diverged; training it again from another seed at learning rate %g",
@@ -338,19 +339,10 @@ class Trainer:
             stats = self._fit_once(texts, labels, seed=(seed + 1) % 2**32, init_from=init_from, weights=weights,
                                    soft_targets=soft_targets, desc=f"{desc} (again)", learning_rate=lr)
             stats.update(refits=1, seconds=stats["seconds"] + seconds)
-            if learned_nothing(stats["tail_loss"], targets, weights):
+            if learned_nothing(stats["tail_loss"], constant):
                 logger.warning("%s: the second fit learned nothing either (loss %.3f); it is kept, but its "
                                "predictions are no better than the class frequencies", desc, stats["tail_loss"])
         return stats
-
-    def _targets(self, labels: np.ndarray, soft_targets: np.ndarray | None) -> np.ndarray:
-        """Each row's target distribution as the loss sees it (smoothed one-hot, or the soft targets)."""
-        if soft_targets is not None:
-            return np.asarray(soft_targets, dtype=np.float64)
-        n_classes, eps = len(self.label_names), self.config.label_smoothing
-        out = np.full((len(labels), n_classes), eps / n_classes)
-        out[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)] += 1 - eps
-        return out
 
     def _fit_once(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
                   weights: np.ndarray | None, soft_targets: np.ndarray | None, desc: str,
@@ -548,22 +540,36 @@ class Encoder:
                            desc, sinks=[(out, slice(0, self.dim))])[0]
 
 
-def learned_nothing(tail_loss: float, targets: np.ndarray, weights: np.ndarray | None = None,
-                    margin: float = 0.9) -> bool:
-    """True when a fit's loss over its last steps is above ``margin`` times the loss of the best
-    constant answer (the mean target distribution, i.e. the class frequencies).
+def constant_loss(labels: np.ndarray, n_classes: int, *, label_smoothing: float = 0.0,
+                  weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None) -> float:
+    """The trainer's loss (weighted sum over rows / rows) of always answering the best constant
+    distribution, the weighted mean target: what a student that learned nothing scores.
+
+    Hard labels are counted per class (no row x class matrix, whatever the number of rows);
+    ``soft_targets``, when given, are the targets, as in training.
+    """
+    n = len(labels)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not n or w.sum() <= 0:
+        return 0.0
+    if soft_targets is not None:
+        t = np.asarray(soft_targets, dtype=np.float64)
+        log_prior = np.log(((w[:, None] * t).sum(0) / w.sum()).clip(1e-12))
+        return float(-(w * (t @ log_prior)).sum() / n)
+    # a smoothed one-hot row puts eps / K on every class and 1 - eps more on its own
+    eps, mass = label_smoothing, np.bincount(np.asarray(labels, dtype=np.int64), weights=w, minlength=n_classes)
+    log_prior = np.log((eps / n_classes + (1 - eps) * mass / w.sum()).clip(1e-12))
+    return float(-(w.sum() * eps / n_classes * log_prior.sum() + (1 - eps) * (mass * log_prior).sum()) / n)
+
+
+def learned_nothing(tail_loss: float, constant: float, margin: float = 0.9) -> bool:
+    """True when a fit's loss over its last steps is above ``margin`` times ``constant``, the loss
+    of the best constant answer (:func:`constant_loss`, i.e. the class frequencies).
 
     That is the signature of a diverged fine-tune (seen on SST-2 at lr 1e-4: a student trained
     on 13,334 rows labeled 84% right answered "negative" to every text, loss 0.74 against the
     constant's 0.70); a student that learned anything ends far below it (0.20 there).
     """
-    t = np.asarray(targets, dtype=np.float64)
-    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if not len(t) or w.sum() <= 0:
-        return False
-    prior = (w[:, None] * t).sum(0) / w.sum()
-    # the trainer's loss is the weighted sum over rows divided by the number of rows
-    constant = float(-(w * (t * np.log(prior.clip(1e-12))).sum(1)).sum() / len(t))
     return constant > 0 and tail_loss > margin * constant
 
 

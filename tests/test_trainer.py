@@ -282,10 +282,18 @@ def test_a_fit_no_better_than_the_class_frequencies_is_trained_again_at_half_the
 
 
 def test_learned_nothing_compares_the_end_of_a_fit_with_the_best_constant_answer():
-    from pseudolabel.trainer import learned_nothing
+    from pseudolabel.trainer import constant_loss, learned_nothing
 
-    targets = np.eye(2)[[0, 0, 0, 1]]  # the best constant answers (0.75, 0.25): loss 0.562
-    assert learned_nothing(0.56, targets) and not learned_nothing(0.45, targets)
-    assert not learned_nothing(0.56, targets, weights=np.array([1.0, 1.0, 1.0, 0.0])), \
+    labels = np.array([0, 0, 0, 1])  # the best constant answers (0.75, 0.25): loss 0.562
+    assert constant_loss(labels, 2) == pytest.approx(0.5623, abs=1e-4)
+    assert learned_nothing(0.56, constant_loss(labels, 2)) and not learned_nothing(0.45, constant_loss(labels, 2))
+    assert not learned_nothing(0.56, constant_loss(labels, 2, weights=np.array([1.0, 1.0, 1.0, 0.0]))), \
         "weighted: the kept rows are one class, so the constant costs 0 and no loss is worse than 0.9 x 0"
-    assert not learned_nothing(0.0, np.eye(2)[[0, 0]]), "one class: nothing to learn beyond it"
+    assert not learned_nothing(0.0, constant_loss(np.array([0, 0]), 2)), "one class: nothing to learn beyond it"
+    # smoothed labels and soft targets: the same constant as the row x class matrix of targets the loss sees
+    eps, targets = 0.1, np.full((4, 2), 0.05) + 0.9 * np.eye(2)[labels]
+    w = np.array([1.0, 0.5, 2.0, 1.0])
+    log_prior = np.log((w[:, None] * targets).sum(0) / w.sum())
+    expected = -(w * (targets @ log_prior)).sum() / 4
+    assert constant_loss(labels, 2, label_smoothing=eps, weights=w) == pytest.approx(expected)
+    assert constant_loss(labels, 2, weights=w, soft_targets=targets) == pytest.approx(expected)
