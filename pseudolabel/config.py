@@ -77,7 +77,7 @@ class TrainConfig:
     freeze_embeddings: bool = True
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
-    pseudo_weight: Literal["none", "confidence"] = "none"
+    pseudo_weight: Literal["none", "confidence", "rank"] = "none"
     description_rows: bool = False
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0

@@ -206,6 +206,15 @@ def test_confidence_weights_reach_the_student(tmp_path):
     assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1, 0.95, 0.8, 0.9])
 
 
+def test_rank_weights_reach_the_student(tmp_path):
+    probs = [[0.95, 0.05], [0.8, 0.2], [0.1, 0.9]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__pseudo_weight="rank")
+    run_rounds(inputs, learner, state, config)
+    # each pick ranked among the pool rows of its class: p1 is class 0's less sure of two rows
+    saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
+    assert dict(zip(saved["pool_row"], saved["weight"])) == pytest.approx({0: 1.0, 1: 0.5, 2: 1.0})
+    assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1] + saved["weight"].tolist())
+
 def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
     probs = [[0.8, 0.2], [0.25, 0.75]]
     inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__targets="soft",

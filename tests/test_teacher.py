@@ -233,3 +233,20 @@ def test_macro_f1_can_choose_the_final_round(tmp_path):
         state.open(cfg, inputs.fingerprint(), inputs.label_set, overwrite=True)
         run_rounds(inputs, Shifting(table), state, cfg, embedder=embedder)
         assert json.loads((state.root / "final" / "final.json").read_text())["round"] == best, metric
+
+
+def test_rank_weights_rank_each_pick_within_its_class_over_the_whole_pool():
+    from pseudolabel.teacher.targets import build_targets, class_rank
+
+    pool = np.array([[0.99, 0.01], [0.90, 0.10], [0.80, 0.20], [0.70, 0.30],  # class 0: sure rows
+                     [0.45, 0.55], [0.40, 0.60]])  # class 1: every row less sure than any of class 0
+    labels = pool.argmax(axis=1)
+    w = class_rank(pool.max(axis=1), labels, pool)
+    # each class on its own scale: its surest row weighs 1, whatever its confidence
+    assert w.tolist() == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.5, 1.0])
+    # picks (a subset) are ranked among the whole pool, not among themselves
+    picked = np.array([1, 5])
+    t = build_targets(pool[picked], labels[picked], pseudo_weight="rank", pool_probs=pool)
+    assert t.weights.tolist() == pytest.approx([0.75, 1.0])
+    assert build_targets(pool[picked], labels[picked], pseudo_weight="none").weights.tolist() == [1.0, 1.0]
+

@@ -135,7 +135,7 @@ class Teacher:
         state["select"] = {"strategy": cfg.selection.strategy, "share": inp.share, "n_picked": len(picks),
                            "per_class": np.bincount(picks.labels, minlength=inp.n_classes).tolist()}
         targets = build_targets(combined[picks.indices], picks.labels, soft_temperature=cfg.train.soft_temperature,
-                                pseudo_weight=cfg.train.pseudo_weight)
+                                pseudo_weight=cfg.train.pseudo_weight, pool_probs=combined)
         return TeacherOutput(picks, targets, combined, views, state)
 
 
