@@ -215,6 +215,7 @@ def test_rank_weights_reach_the_student(tmp_path):
     assert dict(zip(saved["pool_row"], saved["weight"])) == pytest.approx({0: 1.0, 1: 0.5, 2: 1.0})
     assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1] + saved["weight"].tolist())
 
+
 def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
     probs = [[0.8, 0.2], [0.25, 0.75]]
     inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__targets="soft",

@@ -249,4 +249,3 @@ def test_rank_weights_rank_each_pick_within_its_class_over_the_whole_pool():
     t = build_targets(pool[picked], labels[picked], pseudo_weight="rank", pool_probs=pool)
     assert t.weights.tolist() == pytest.approx([0.75, 1.0])
     assert build_targets(pool[picked], labels[picked], pseudo_weight="none").weights.tolist() == [1.0, 1.0]
-

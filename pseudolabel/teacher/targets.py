@@ -62,7 +62,7 @@ def class_rank(confidence: np.ndarray, labels: np.ndarray, pool_probs: np.ndarra
         ranked = np.sort(pool_confidence[pool_labels == c])
         if len(ranked):  # a pick whose class no pool row has as argmax keeps weight 1
             weights[mine] = np.maximum(np.searchsorted(ranked, confidence[mine], side="right"), 1) / len(ranked)
-    return np.minimum(weights, 1.0)
+    return weights
 
 
 def build_targets(probs: np.ndarray, labels: np.ndarray, *, soft_temperature: float = 1.0,
