@@ -62,6 +62,9 @@ class TrainConfig:
     ``description_rows``: with label descriptions, each of their sentences also trains every
     student as a labeled row of its class (SetFit's use of them). Off: on SST-2 it raised round
     0 but lowered the mean of the final models (docs/benchmarks.md).
+    ``pseudo_weight``: ``rank`` (the default) weighs each pseudo-labeled row by its rank among
+    the pool rows the teacher gives its class, so the least sure part of the whole-pool round
+    counts less; it raised every data set's mean (docs/benchmarks.md).
     """
 
     epochs: int = 15
@@ -77,7 +80,7 @@ class TrainConfig:
     freeze_embeddings: bool = True
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
-    pseudo_weight: Literal["none", "confidence", "rank"] = "none"
+    pseudo_weight: Literal["none", "confidence", "rank"] = "rank"
     description_rows: bool = False
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0

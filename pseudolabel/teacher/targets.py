@@ -3,9 +3,9 @@
 USB's split: selection decides *which* rows to trust; this stage decides *what target* they
 get. ``hard``: the teacher's most probable class (the trainer smooths it by
 ``train.label_smoothing``). ``soft``: the teacher's whole probability vector, sharpened
-(``soft_temperature`` < 1) or flattened (> 1). ``pseudo_weight: confidence`` scales each row's
-loss by the teacher's confidence in its label; ``rank`` by its rank among the rows the teacher
-gives the same class (see :func:`class_rank`). Gold rows weigh 1.
+(``soft_temperature`` < 1) or flattened (> 1). ``pseudo_weight: rank`` (the default) scales
+each row's loss by its rank among the rows the teacher gives the same class (see
+:func:`class_rank`); ``confidence`` by the teacher's confidence in its label. Gold rows weigh 1.
 """
 
 from __future__ import annotations
