@@ -65,6 +65,10 @@ class TrainConfig:
     ``pseudo_weight``: ``rank`` (the default) weighs each pseudo-labeled row by its rank among
     the pool rows the teacher gives its class, so the least sure part of the whole-pool round
     counts less; it raised every data set's mean (docs/benchmarks.md).
+    ``head``: ``native``, the encoder's own ``AutoModelForSequenceClassification`` head (BERT's
+    reads the first token); ``mean_pooling``, a linear head on the mean of the token states
+    (:mod:`pseudolabel.mean_pooling`), warmed from a logistic regression before each fresh
+    student is fine-tuned. Its saved models load with ``trust_remote_code=True``.
     """
 
     epochs: int = 15
@@ -81,6 +85,7 @@ class TrainConfig:
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
     pseudo_weight: Literal["none", "confidence", "rank"] = "rank"
+    head: Literal["native", "mean_pooling"] = "native"
     description_rows: bool = False
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0

@@ -87,7 +87,9 @@ def _card_text(state: RunState, final_dir: Path) -> str:
         ]
     data = ModelCardData(library_name="transformers", pipeline_tag="text-classification", base_model=base,
                          tags=TAGS, model_name=model_name, eval_results=eval_results or None, labels=names)
-    body = _body(model_name, config, config_text, fingerprint, names, rounds, final, base)
+    model_config = final_dir / "config.json"
+    remote = model_config.is_file() and "auto_map" in json.loads(model_config.read_text())  # its code is in the folder
+    body = _body(model_name, config, config_text, fingerprint, names, rounds, final, base, remote_code=remote)
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
 
 
@@ -109,7 +111,7 @@ def base_model_id(name: str) -> str | None:
 
 
 def _body(model_name: str, config: dict, config_text: str, fingerprint: str, names: list[str],
-          rounds: list[dict], final: dict, base: str | None) -> str:
+          rounds: list[dict], final: dict, base: str | None, remote_code: bool = False) -> str:
     from .loop import STOP_REASONS  # here, not above: the loop may import this module to write the card
 
     r, last = final["round"], rounds[-1]
@@ -136,10 +138,16 @@ def _body(model_name: str, config: dict, config_text: str, fingerprint: str, nam
         "```python",
         "from transformers import pipeline",
         "",
-        'classifier = pipeline("text-classification", model="path/to/this/folder")',
+        'classifier = pipeline("text-classification", model="path/to/this/folder"'
+        + (", trust_remote_code=True)" if remote_code else ")"),
         'classifier("A text to classify")',
         "```",
         "",
+    ] + ([
+        "The model reads the mean of its encoder's token states (`train.head: mean_pooling`); its code, "
+        "`mean_pooling.py` in this folder (torch and transformers only), is what `trust_remote_code=True` runs.",
+        "",
+    ] if remote_code else []) + [
         "## Evaluation",
         "",
     ]

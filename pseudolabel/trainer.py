@@ -21,8 +21,13 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .data import chunks
 from .errors import ConfigError
+from .mean_pooling import MeanPoolingClassifier, MeanPoolingConfig, mean_pool
 
 logger = logging.getLogger(__name__)
+
+WARM_ROWS = 4096
+"""Rows a mean-pooling head is warmed on (a random sample when a student trains on more): a
+logistic regression in 384 dimensions does not need more, and the forward pass stays seconds."""
 
 LABEL_CHUNK = 16384
 """Rows tokenized, length-sorted and labeled together; memory for labeling is bounded by this,
@@ -298,15 +303,57 @@ class Trainer:
 
     # -- model ----------------------------------------------------------------------------
     def _load_model(self, source: str):
+        """A classifier from ``source``: a saved one as it is (a previous round, a finished run),
+        else a new one over the pretrained encoder with the head ``config.head`` asks for."""
         from transformers import AutoModelForSequenceClassification
 
         _quiet_transformers()  # "newly initialized classifier" is expected here, not news
+        labels = {"num_labels": len(self.label_names), "id2label": dict(enumerate(self.label_names)),
+                  "label2id": {name: i for i, name in enumerate(self.label_names)}}
+        if saved_model_type(source) == MeanPoolingConfig.model_type:
+            return MeanPoolingClassifier.from_pretrained(source, use_safetensors=True, dtype=torch.float32, **labels)
+        if self.config.head == "mean_pooling":
+            return MeanPoolingClassifier.from_encoder(source, trust_remote_code=self.trust_remote_code, **labels)
         return AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=len(self.label_names), id2label=dict(enumerate(self.label_names)),
-            label2id={name: i for i, name in enumerate(self.label_names)},
-            trust_remote_code=self.trust_remote_code, use_safetensors=True,
+            source, trust_remote_code=self.trust_remote_code, use_safetensors=True,
             dtype=torch.float32,  # a checkpoint saved in fp16/bf16 still trains in fp32 (mixed precision autocasts)
+            **labels,
         )
+
+    def _warm_head(self, model: MeanPoolingClassifier, ids: list[list[int]], labels: np.ndarray,
+                   weights: np.ndarray, seed: int) -> None:
+        """Linear probing before fine-tuning (Kumar et al., ICLR 2022): the head starts as a
+        logistic regression on the encoder's frozen mean-pooled features of (up to
+        :data:`WARM_ROWS` of) the rows it will train on, so fine-tuning starts from what a
+        frozen-embedding classifier already knows instead of a blank head. Rows of weight 0 and
+        classes with no row are left out; with fewer than two classes nothing is warmed."""
+        from sklearn.linear_model import LogisticRegression
+
+        rows = np.flatnonzero(weights > 0)
+        if len(rows) > WARM_ROWS:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, WARM_ROWS, replace=False))
+        present = np.unique(labels[rows])
+        if len(present) < 2:
+            return
+        model.to(self.accelerator.device).eval()
+        features = []
+        with torch.inference_mode():
+            for start in range(0, len(rows), self.config.eval_batch_size):
+                part = [{"input_ids": ids[i]} for i in rows[start : start + self.config.eval_batch_size]]
+                batch = {k: v.to(self.accelerator.device) for k, v in self.tokenizer.pad(part, return_tensors="pt").items()}
+                with autocast(self.config.mixed_precision, self.accelerator.device):
+                    hidden = model.encoder(**batch).last_hidden_state
+                features.append(mean_pool(hidden, batch["attention_mask"]).cpu().numpy())
+        probe = LogisticRegression(max_iter=2000).fit(np.concatenate(features), labels[rows], sample_weight=weights[rows])
+        coef, intercept = probe.coef_, probe.intercept_
+        if len(present) == 2:  # scikit-learn keeps one row for two classes: split it into two logits
+            coef, intercept = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+        weight = np.zeros(tuple(model.classifier.weight.shape))
+        bias = np.full(weight.shape[0], intercept.min())  # a class with no row starts as unlikely as the least likely
+        weight[present], bias[present] = coef, intercept
+        with torch.no_grad():
+            model.classifier.weight.copy_(torch.as_tensor(weight))
+            model.classifier.bias.copy_(torch.as_tensor(bias))
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
             weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None,
@@ -356,6 +403,8 @@ class Trainer:
             model.get_input_embeddings().weight.requires_grad_(False)
         ids = self.encode(texts)
         weights = np.ones(len(ids)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if isinstance(model, MeanPoolingClassifier) and init_from is None:
+            self._warm_head(model, ids, np.asarray(labels, dtype=np.int64), weights, seed)
         features = [{"input_ids": x, "labels": int(y), "weights": float(w)} for x, y, w in zip(ids, labels, weights)]
         if soft_targets is not None:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):
@@ -573,16 +622,17 @@ def learned_nothing(tail_loss: float, constant: float, margin: float = 0.9) -> b
     return constant > 0 and tail_loss > margin * constant
 
 
+def saved_model_type(source: str) -> str | None:
+    """``model_type`` of the model saved in folder ``source`` (None for a Hugging Face id)."""
+    import json
+
+    path = Path(source) / "config.json"
+    return json.loads(path.read_text()).get("model_type") if path.is_file() else None
+
+
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
     """Token ids per text, truncated to ``max_length``."""
     return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"] if len(texts) else []
-
-
-def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Unit-length mean of the token states under ``mask``: the pooling sentence encoders train with."""
-    mask = mask.unsqueeze(-1).to(torch.float32)
-    pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1)
-    return torch.nn.functional.normalize(pooled, dim=-1)
 
 
 @torch.inference_mode()

@@ -297,3 +297,65 @@ def test_learned_nothing_compares_the_end_of_a_fit_with_the_best_constant_answer
     expected = -(w * (targets @ log_prior)).sum() / 4
     assert constant_loss(labels, 2, label_smoothing=eps, weights=w) == pytest.approx(expected)
     assert constant_loss(labels, 2, weights=w, soft_targets=targets) == pytest.approx(expected)
+
+
+def test_a_mean_pooling_head_is_warmed_by_a_logistic_regression_on_the_rows_it_trains_on(tiny_bert):
+    from sklearn.linear_model import LogisticRegression
+
+    from pseudolabel.mean_pooling import MeanPoolingClassifier
+
+    frame = topic_frame(12, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    t = trainer(tiny_bert, head="mean_pooling")
+    model = t._load_model(t.source)
+    assert isinstance(model, MeanPoolingClassifier) and not model.classifier.weight.any(), "a blank head at first"
+    ids = t.encode(texts)
+    t._warm_head(model, ids, labels, np.zeros(len(texts)), seed=0)
+    assert not model.classifier.weight.any(), "rows of weight 0 warm nothing"
+    t._warm_head(model, ids, labels, np.ones(len(texts)), seed=0)
+    t.model = model.eval()
+    probs, features = t.score(texts, features=True)
+    expected = LogisticRegression(max_iter=2000).fit(features, labels).predict_proba(features)
+    np.testing.assert_allclose(probs, expected, atol=1e-4)  # two logits, split from scikit-learn's one
+
+
+def test_a_mean_pooling_student_trains_saves_and_loads_as_itself_and_through_a_pipeline(tiny_bert, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from pseudolabel.mean_pooling import MeanPoolingClassifier
+
+    frame = topic_frame(12, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    t = trainer(tiny_bert, head="mean_pooling", epochs=3)
+    t.fit(texts, labels, seed=0)
+    t.save(tmp_path / "model")
+    probs = t.predict_proba(texts)
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["model_type"] == "pseudolabel_mean_pooling" and (tmp_path / "model" / "mean_pooling.py").is_file()
+    assert str(tiny_bert) not in (tmp_path / "model" / "config.json").read_text(), "no path of this machine"
+    back = trainer(tiny_bert)  # the native head asked for, yet a saved mean-pooling model loads as what it is
+    back.load(tmp_path / "model")
+    assert isinstance(back.model, MeanPoolingClassifier)
+    np.testing.assert_allclose(back.predict_proba(texts), probs, atol=1e-5)
+    again = trainer(tiny_bert)
+    again.fit(texts, labels, seed=1, init_from=str(tmp_path / "model"))  # train.init: previous
+    assert isinstance(again.model, MeanPoolingClassifier)
+    # A fresh interpreter without pseudolabel: the folder carries its own code for transformers.
+    script = ("import json, sys; from transformers import pipeline\n"
+              f"folder = {str(tmp_path / 'model')!r}\n"
+              "try:\n    pipeline('text-classification', model=folder)\n"
+              "except ValueError as exc:\n    refused = 'trust_remote_code' in str(exc) or 'custom code' in str(exc)\n"
+              "else:\n    refused = False\n"
+              "clf = pipeline('text-classification', model=folder, trust_remote_code=True, top_k=None)\n"
+              f"out = clf({texts[:2]!r})\n"
+              "print('RESULT', json.dumps({'refused': refused, 'sports': [[d['score'] for d in o if d['label'] == 'sports'][0] for o in out],"
+              " 'modules': [m for m in sys.modules if m.startswith('pseudolabel')]}))\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.split("RESULT", 1)[1])  # after transformers' "run the custom code?" prompt
+    assert result["refused"], "without trust_remote_code transformers must refuse, not guess another architecture"
+    assert result["modules"] == []
+    np.testing.assert_allclose(result["sports"], probs[:2, 0], atol=1e-4)
