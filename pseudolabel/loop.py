@@ -41,8 +41,10 @@ class Learner(Protocol):
     """What the loop needs from a trainer; tests substitute a fake with fixed probabilities."""
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
-            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None, desc: str = "train") -> dict:
-        """Train a new student; ``desc`` names it in progress bars and tracker logs."""
+            weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None, desc: str = "train",
+            warm_rows: np.ndarray | None = None) -> dict:
+        """Train a new student; ``desc`` names it in progress bars and tracker logs; ``warm_rows``:
+        the rows a head that starts from a linear probe is probed on (the gold rows)."""
         ...
 
     def score(self, texts: Sequence[str], *, out: np.ndarray | None = None, features_out: np.ndarray | None = None,
@@ -117,7 +119,8 @@ def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tu
         gold_ids = np.concatenate([gold_ids, inputs.descriptions.classes]).astype(np.int64)
     texts = gold_texts + inputs.pool_texts.take(pool_rows)
     n_gold, n_classes = len(gold_ids), len(inputs.label_set.names)
-    fit = {"labels": np.concatenate([gold_ids, pseudo_ids])}
+    # a warmed head starts from what the gold rows say, not from the teacher it would copy
+    fit = {"labels": np.concatenate([gold_ids, pseudo_ids]), "warm_rows": np.arange(n_gold)}
     if "weight" in taken:
         fit["weights"] = np.concatenate([np.ones(n_gold), taken["weight"].to_numpy(dtype=np.float64)])
     if config.train.targets == "soft":

@@ -321,15 +321,18 @@ class Trainer:
         )
 
     def _warm_head(self, model: MeanPoolingClassifier, ids: list[list[int]], labels: np.ndarray,
-                   weights: np.ndarray, seed: int) -> None:
+                   weights: np.ndarray, seed: int, rows: np.ndarray | None = None) -> None:
         """Linear probing before fine-tuning (Kumar et al., ICLR 2022): the head starts as a
         logistic regression on the encoder's frozen mean-pooled features of (up to
-        :data:`WARM_ROWS` of) the rows it will train on, so fine-tuning starts from what a
-        frozen-embedding classifier already knows instead of a blank head. Rows of weight 0 and
-        classes with no row are left out; with fewer than two classes nothing is warmed."""
+        :data:`WARM_ROWS` of) ``rows`` (default: every row it will train on), so fine-tuning
+        starts from what a frozen-embedding classifier already knows instead of a blank head.
+        Rows of weight 0 and classes with no row are left out; with fewer than two classes
+        nothing is warmed."""
         from sklearn.linear_model import LogisticRegression
 
-        rows = np.flatnonzero(weights > 0)
+        chosen = np.zeros(len(ids), dtype=bool)
+        chosen[np.arange(len(ids)) if rows is None else np.asarray(rows, dtype=np.int64)] = True
+        rows = np.flatnonzero(chosen & (weights > 0))
         if len(rows) > WARM_ROWS:
             rows = np.sort(np.random.default_rng(seed).choice(rows, WARM_ROWS, replace=False))
         present = np.unique(labels[rows])
@@ -357,12 +360,13 @@ class Trainer:
 
     def fit(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None = None,
             weights: np.ndarray | None = None, soft_targets: np.ndarray | None = None,
-            desc: str = "train") -> dict:
+            desc: str = "train", warm_rows: np.ndarray | None = None) -> dict:
         """Train a new classifier from the pretrained encoder (or ``init_from``) on ``texts``.
 
         ``weights`` (one per text, default 1) scale each row's loss. Targets are ``labels``
         with ``config.label_smoothing`` spread over all classes, or, when given,
-        ``soft_targets``: one probability row per text. Trains ``config.steps(len(texts), n_classes)``
+        ``soft_targets``: one probability row per text. A ``mean_pooling`` head is first warmed
+        on the rows ``warm_rows`` (indices; default all; the loop gives the gold rows). Trains ``config.steps(len(texts), n_classes)``
         optimizer steps; with ``config.freeze_embeddings`` the word-embedding table stays as
         pretrained (a batch touches a few hundred of its 30k rows, yet a dense update costs as
         much as the rest of the model).
@@ -372,7 +376,7 @@ class Trainer:
         learning rate, and the second fit is kept whatever it gives (with a warning if it failed
         too). Returns training statistics (steps, examples, seconds, last loss, ``refits``).
         """
-        stats = self._fit_once(texts, labels, seed=seed, init_from=init_from, weights=weights,
+        stats = self._fit_once(texts, labels, seed=seed, init_from=init_from, weights=weights, warm_rows=warm_rows,
                                soft_targets=soft_targets, desc=desc, learning_rate=self.config.learning_rate)
         stats["refits"] = 0
         constant = constant_loss(labels, len(self.label_names), label_smoothing=self.config.label_smoothing,
@@ -384,7 +388,7 @@ class Trainer:
                            desc, stats["tail_loss"], lr)
             seconds = stats["seconds"]
             stats = self._fit_once(texts, labels, seed=(seed + 1) % 2**32, init_from=init_from, weights=weights,
-                                   soft_targets=soft_targets, desc=f"{desc} (again)", learning_rate=lr)
+                                   warm_rows=warm_rows, soft_targets=soft_targets, desc=f"{desc} (again)", learning_rate=lr)
             stats.update(refits=1, seconds=stats["seconds"] + seconds)
             if learned_nothing(stats["tail_loss"], constant):
                 logger.warning("%s: the second fit learned nothing either (loss %.3f); it is kept, but its "
@@ -393,7 +397,7 @@ class Trainer:
 
     def _fit_once(self, texts: Sequence[str], labels: np.ndarray, *, seed: int, init_from: str | None,
                   weights: np.ndarray | None, soft_targets: np.ndarray | None, desc: str,
-                  learning_rate: float) -> dict:
+                  learning_rate: float, warm_rows: np.ndarray | None = None) -> dict:
         import time
 
         cfg, acc = self.config, self.accelerator
@@ -404,7 +408,7 @@ class Trainer:
         ids = self.encode(texts)
         weights = np.ones(len(ids)) if weights is None else np.asarray(weights, dtype=np.float64)
         if isinstance(model, MeanPoolingClassifier) and init_from is None:
-            self._warm_head(model, ids, np.asarray(labels, dtype=np.int64), weights, seed)
+            self._warm_head(model, ids, np.asarray(labels, dtype=np.int64), weights, seed, rows=warm_rows)
         features = [{"input_ids": x, "labels": int(y), "weights": float(w)} for x, y, w in zip(ids, labels, weights)]
         if soft_targets is not None:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):

@@ -38,9 +38,10 @@ class FakeLearner:
         self.predicted: list[list[str]] = []
         self.n = 0
 
-    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None, desc="train"):
+    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None, desc="train", warm_rows=None):
         self.fits.append((list(texts), [int(x) for x in labels]))
-        self.fit_args.append({"seed": seed, "init_from": init_from, "weights": weights, "soft_targets": soft_targets})
+        self.fit_args.append({"seed": seed, "init_from": init_from, "weights": weights, "soft_targets": soft_targets,
+                              "warm_rows": warm_rows})
         self.weights, self.soft_targets = weights, soft_targets
         self.n = len(texts)
         return {"seconds": 0.0, "steps": 1}

@@ -214,6 +214,8 @@ def test_rank_weights_reach_the_student(tmp_path):
     saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
     assert dict(zip(saved["pool_row"], saved["weight"])) == pytest.approx({0: 1.0, 1: 0.5, 2: 1.0})
     assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1] + saved["weight"].tolist())
+    # a warmed head is probed on the four gold rows in every round, never on the teacher's picks
+    assert [args["warm_rows"].tolist() for args in learner.fit_args] == [[0, 1, 2, 3]] * 2
 
 
 def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):
