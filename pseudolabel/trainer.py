@@ -320,7 +320,7 @@ class Trainer:
             **labels,
         )
 
-    def _warm_head(self, model: MeanPoolingClassifier, ids: list[list[int]], labels: np.ndarray,
+    def _warm_head(self, model: MeanPoolingClassifier, texts: Sequence[str], labels: np.ndarray,
                    weights: np.ndarray, seed: int, rows: np.ndarray | None = None) -> None:
         """Linear probing before fine-tuning (Kumar et al., ICLR 2022): the head starts as a
         logistic regression on the encoder's frozen mean-pooled features of (up to
@@ -330,24 +330,25 @@ class Trainer:
         nothing is warmed."""
         from sklearn.linear_model import LogisticRegression
 
-        chosen = np.zeros(len(ids), dtype=bool)
-        chosen[np.arange(len(ids)) if rows is None else np.asarray(rows, dtype=np.int64)] = True
+        chosen = np.zeros(len(texts), dtype=bool)
+        chosen[np.arange(len(texts)) if rows is None else np.asarray(rows, dtype=np.int64)] = True
         rows = np.flatnonzero(chosen & (weights > 0))
         if len(rows) > WARM_ROWS:
             rows = np.sort(np.random.default_rng(seed).choice(rows, WARM_ROWS, replace=False))
         present = np.unique(labels[rows])
         if len(present) < 2:
             return
-        model.to(self.accelerator.device).eval()
-        features = []
-        with torch.inference_mode():
-            for start in range(0, len(rows), self.config.eval_batch_size):
-                part = [{"input_ids": ids[i]} for i in rows[start : start + self.config.eval_batch_size]]
-                batch = {k: v.to(self.accelerator.device) for k, v in self.tokenizer.pad(part, return_tensors="pt").items()}
-                with autocast(self.config.mixed_precision, self.accelerator.device):
-                    hidden = model.encoder(**batch).last_hidden_state
-                features.append(mean_pool(hidden, batch["attention_mask"]).cpu().numpy())
-        probe = LogisticRegression(max_iter=2000).fit(np.concatenate(features), labels[rows], sample_weight=weights[rows])
+        encoder = model.encoder.to(self.accelerator.device).eval()
+
+        def pooled(batch):
+            with autocast(self.config.mixed_precision, self.accelerator.device):
+                hidden = encoder(**batch).last_hidden_state
+            return mean_pool(hidden, batch["attention_mask"])
+
+        dim = model.config.hidden_size
+        features = map_batches([texts[i] for i in rows], self.tokenizer, self.max_length, pooled, dim, self.accelerator,
+                               self.config.eval_batch_size, "warm head", sinks=[(None, slice(0, dim))])[0]
+        probe = LogisticRegression(max_iter=2000).fit(features, labels[rows], sample_weight=weights[rows])
         coef, intercept = probe.coef_, probe.intercept_
         if len(present) == 2:  # scikit-learn keeps one row for two classes: split it into two logits
             coef, intercept = np.stack([-coef[0] / 2, coef[0] / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
@@ -408,7 +409,7 @@ class Trainer:
         ids = self.encode(texts)
         weights = np.ones(len(ids)) if weights is None else np.asarray(weights, dtype=np.float64)
         if isinstance(model, MeanPoolingClassifier) and init_from is None:
-            self._warm_head(model, ids, np.asarray(labels, dtype=np.int64), weights, seed, rows=warm_rows)
+            self._warm_head(model, texts, np.asarray(labels, dtype=np.int64), weights, seed, rows=warm_rows)
         features = [{"input_ids": x, "labels": int(y), "weights": float(w)} for x, y, w in zip(ids, labels, weights)]
         if soft_targets is not None:
             for f, q in zip(features, np.asarray(soft_targets, dtype=np.float32)):

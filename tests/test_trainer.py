@@ -309,12 +309,11 @@ def test_a_mean_pooling_head_is_warmed_by_a_logistic_regression_on_the_rows_it_t
     t = trainer(tiny_bert, head="mean_pooling")
     model = t._load_model(t.source)
     assert isinstance(model, MeanPoolingClassifier) and not model.classifier.weight.any(), "a blank head at first"
-    ids = t.encode(texts)
-    t._warm_head(model, ids, labels, np.zeros(len(texts)), seed=0)
+    t._warm_head(model, texts, labels, np.zeros(len(texts)), seed=0)
     assert not model.classifier.weight.any(), "rows of weight 0 warm nothing"
-    t._warm_head(model, ids, labels, np.ones(len(texts)), seed=0, rows=np.flatnonzero(labels == 0))
+    t._warm_head(model, texts, labels, np.ones(len(texts)), seed=0, rows=np.flatnonzero(labels == 0))
     assert not model.classifier.weight.any(), "only the rows asked for: here one class, too few to probe"
-    t._warm_head(model, ids, labels, np.ones(len(texts)), seed=0)
+    t._warm_head(model, texts, labels, np.ones(len(texts)), seed=0)
     t.model = model.eval()
     probs, features = t.score(texts, features=True)
     expected = LogisticRegression(max_iter=2000).fit(features, labels).predict_proba(features)
