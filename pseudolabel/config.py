@@ -85,7 +85,7 @@ class TrainConfig:
     init: Literal["pretrained", "previous"] = "pretrained"
     label_smoothing: float = 0.1
     pseudo_weight: Literal["none", "confidence", "rank"] = "rank"
-    head: Literal["native", "mean_pooling"] = "native"
+    head: Literal["native", "mean_pooling"] = "mean_pooling"
     description_rows: bool = False
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0

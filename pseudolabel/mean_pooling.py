@@ -53,6 +53,9 @@ class MeanPoolingClassifier(PreTrainedModel):
     def __init__(self, config: MeanPoolingConfig):
         super().__init__(config)
         self.encoder = AutoModel.from_config(config.encoder_config())
+        pooler = getattr(self.encoder, "pooler", None)
+        if isinstance(pooler, torch.nn.Module):  # BERT's first-token pooler: no loss reaches it, and
+            pooler.requires_grad_(False)          # several processes (DDP) refuse parameters without gradients
         self.classifier = torch.nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 

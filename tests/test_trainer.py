@@ -11,6 +11,8 @@ from pseudolabel.trainer import LengthGroupedBatches, Trainer, make_accelerator
 
 from .conftest import topic_frame
 
+HEADS = ["mean_pooling", "native"]  # the default head and BERT's own
+
 
 def trainer(tiny_bert, **kw):
     cfg = TrainConfig(**{"epochs": 1, "min_steps": 1, "max_steps": None, "batch_size": 8, "learning_rate": 1e-3,
@@ -123,39 +125,42 @@ def test_row_weights_and_label_smoothing_shape_the_loss(tiny_bert):
         assert t._loss(t.model, batch).item() == pytest.approx(smoothed.item(), rel=1e-5)
 
 
-def test_row_weights_reach_the_gradient(tiny_bert):
+@pytest.mark.parametrize("head", HEADS)
+def test_row_weights_reach_the_gradient(tiny_bert, head):
     frame = topic_frame(8, seed=0)
     texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
-    fresh = trainer(tiny_bert, weight_decay=0.0)
+    fresh = trainer(tiny_bert, weight_decay=0.0, head=head)
     fresh.model = fresh._load_model(fresh.source)  # the head as fit() initialises it under this seed
     torch.manual_seed(0)
     from accelerate.utils import set_seed
 
     set_seed(0)
     initial = fresh._load_model(fresh.source).classifier.weight.detach().clone()
-    silent = trainer(tiny_bert, weight_decay=0.0)
+    silent = trainer(tiny_bert, weight_decay=0.0, head=head)
     silent.fit(texts, labels, seed=0, weights=np.zeros(len(texts)))
     assert torch.equal(silent.model.classifier.weight.detach().cpu(), initial), "rows of weight 0 teach nothing"
-    loud = trainer(tiny_bert, weight_decay=0.0)
+    loud = trainer(tiny_bert, weight_decay=0.0, head=head)
     loud.fit(texts, labels, seed=0, weights=np.ones(len(texts)))
     assert not torch.equal(loud.model.classifier.weight.detach().cpu(), initial)
 
 
-def test_soft_targets_override_the_hard_labels_in_training(tiny_bert):
+@pytest.mark.parametrize("head", HEADS)
+def test_soft_targets_override_the_hard_labels_in_training(tiny_bert, head):
     frame = topic_frame(8, seed=0)
     texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
     opposite = np.eye(2)[1 - labels]  # soft targets that say the other class, with certainty
-    t = trainer(tiny_bert, epochs=30, freeze_embeddings=False)
+    t = trainer(tiny_bert, epochs=30, freeze_embeddings=False, head=head)
     t.fit(texts, labels, seed=0, soft_targets=opposite)
     assert np.mean(t.predict_proba(texts).argmax(1) == 1 - labels) > 0.9, "the student followed the soft targets"
 
 
-def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert):
+@pytest.mark.parametrize("head", HEADS)
+def test_frozen_word_embeddings_stay_as_pretrained(tiny_bert, head):
     frame = topic_frame(8, seed=0)
     texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
-    pretrained = trainer(tiny_bert)._load_model(str(tiny_bert)).get_input_embeddings().weight.detach().clone()
+    pretrained = trainer(tiny_bert, head=head)._load_model(str(tiny_bert)).get_input_embeddings().weight.detach().clone()
     for freeze in (True, False):
-        t = trainer(tiny_bert, freeze_embeddings=freeze)
+        t = trainer(tiny_bert, freeze_embeddings=freeze, head=head)
         t.fit(texts, labels, seed=0)
         same = torch.equal(t.model.get_input_embeddings().weight.detach().cpu(), pretrained)
         assert same is freeze
@@ -180,10 +185,11 @@ def test_the_step_cap_rises_with_the_number_of_classes(tiny_bert):
     assert t.fit(texts, np.arange(len(texts)) % 4, seed=0)["steps"] == cfg.steps(len(texts), 4) == 8
 
 
-def test_score_gives_probabilities_and_the_models_own_pooled_features_in_one_pass(tiny_bert):
+@pytest.mark.parametrize("head", HEADS)
+def test_score_gives_probabilities_and_the_models_own_pooled_features_in_one_pass(tiny_bert, head):
     frame = topic_frame(6, seed=1)
     texts = frame["text"].tolist()
-    t = trainer(tiny_bert)
+    t = trainer(tiny_bert, head=head)
     t.fit(texts, np.arange(len(texts)) % 2, seed=0)
     calls = []
     forward = t.model.forward
@@ -246,7 +252,8 @@ def test_labeling_a_pool_column_in_chunks_equals_labeling_the_list(tiny_bert, mo
         t.predict_proba(texts, out=np.zeros((3, 2), np.float32))
 
 
-def test_a_half_precision_checkpoint_trains_and_embeds_in_float32(tiny_bert, tmp_path):
+@pytest.mark.parametrize("head", HEADS)
+def test_a_half_precision_checkpoint_trains_and_embeds_in_float32(tiny_bert, tmp_path, head):
     """transformers 5 loads a checkpoint in the dtype it was saved in; many hub models are saved in
     fp16 or bf16. Trained as such, the weights underflow and CPUs run it slowly: keep fp32 weights."""
     import shutil
@@ -258,7 +265,7 @@ def test_a_half_precision_checkpoint_trains_and_embeds_in_float32(tiny_bert, tmp
     half = shutil.copytree(tiny_bert, tmp_path / "half")
     AutoModel.from_pretrained(tiny_bert).to(torch.bfloat16).save_pretrained(half)
     assert AutoModel.from_pretrained(half).dtype == torch.bfloat16
-    t = trainer(half)
+    t = trainer(half, head=head)
     t.fit(["a goal", "a chip"], np.array([0, 1]), seed=0)
     assert {p.dtype for p in t.model.parameters()} == {torch.float32}
     e = Encoder(str(half), max_length=32, batch_size=2, precision="no", accelerator=make_accelerator())
