@@ -65,10 +65,11 @@ class TrainConfig:
     ``pseudo_weight``: ``rank`` (the default) weighs each pseudo-labeled row by its rank among
     the pool rows the teacher gives its class, so the least sure part of the whole-pool round
     counts less; it raised every data set's mean (docs/benchmarks.md).
-    ``head``: ``native``, the encoder's own ``AutoModelForSequenceClassification`` head (BERT's
-    reads the first token); ``mean_pooling``, a linear head on the mean of the token states
-    (:mod:`pseudolabel.mean_pooling`), warmed from a logistic regression before each fresh
-    student is fine-tuned. Its saved models load with ``trust_remote_code=True``.
+    ``head``: ``mean_pooling`` (the default), a linear head on the mean of the token states
+    (:mod:`pseudolabel.mean_pooling`), warmed from a logistic regression on the gold rows' frozen
+    features before each fresh student is fine-tuned; it raised every data set's mean over
+    ``native``, the encoder's own ``AutoModelForSequenceClassification`` head (BERT's reads the
+    first token). Its saved models load with ``trust_remote_code=True``.
     """
 
     epochs: int = 15
