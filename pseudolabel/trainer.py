@@ -338,16 +338,10 @@ class Trainer:
         present = np.unique(labels[rows])
         if len(present) < 2:
             return
-        encoder = model.encoder.to(self.accelerator.device).eval()
-
-        def pooled(batch):
-            with autocast(self.config.mixed_precision, self.accelerator.device):
-                hidden = encoder(**batch).last_hidden_state
-            return mean_pool(hidden, batch["attention_mask"])
-
-        dim = model.config.hidden_size
-        features = map_batches([texts[i] for i in rows], self.tokenizer, self.max_length, pooled, dim, self.accelerator,
-                               self.config.eval_batch_size, "warm head", sinks=[(None, slice(0, dim))])[0]
+        features = mean_pooled(model.encoder.to(self.accelerator.device).eval(), self.tokenizer,
+                               [texts[i] for i in rows], max_length=self.max_length,
+                               precision=self.config.mixed_precision, accelerator=self.accelerator,
+                               batch_size=self.config.eval_batch_size, desc="warm head")
         probe = LogisticRegression(max_iter=2000).fit(features, labels[rows], sample_weight=weights[rows])
         coef, intercept = probe.coef_, probe.intercept_
         if len(present) == 2:  # scikit-learn keeps one row for two classes: split it into two logits
@@ -584,14 +578,24 @@ class Encoder:
         """``(len(texts), dim)`` unit embeddings, in text order (``out`` receives them chunk by chunk)."""
 
         model, tokenizer = self._load()
+        return mean_pooled(model, tokenizer, texts, max_length=self.max_length, precision=self.precision,
+                           accelerator=self.accelerator, batch_size=self.batch_size, desc=desc, out=out)
 
-        def fn(batch):
-            with autocast(self.precision, self.accelerator.device):
-                hidden = model(**batch).last_hidden_state
-            return mean_pool(hidden, batch["attention_mask"])
 
-        return map_batches(texts, tokenizer, self.max_length, fn, self.dim, self.accelerator, self.batch_size,
-                           desc, sinks=[(out, slice(0, self.dim))])[0]
+def mean_pooled(model, tokenizer, texts: Sequence[str], *, max_length: int, precision: str, accelerator: Accelerator,
+                batch_size: int, desc: str, out: np.ndarray | None = None) -> np.ndarray:
+    """``(len(texts), hidden size)`` unit-length means of the encoder ``model``'s last hidden states,
+    in text order (``out`` receives them chunk by chunk): the pretrained sentence embeddings of
+    :class:`Encoder` and the features a mean-pooling head is warmed on."""
+
+    def fn(batch):
+        with autocast(precision, accelerator.device):
+            hidden = model(**batch).last_hidden_state
+        return mean_pool(hidden, batch["attention_mask"])
+
+    dim = model.config.hidden_size
+    return map_batches(texts, tokenizer, max_length, fn, dim, accelerator, batch_size, desc,
+                       sinks=[(out, slice(0, dim))])[0]
 
 
 def constant_loss(labels: np.ndarray, n_classes: int, *, label_smoothing: float = 0.0,
