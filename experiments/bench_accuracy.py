@@ -31,6 +31,11 @@ person: after round 0, ``pseudolabel+review`` adds the N rows ``SelfTrainer.revi
 and runs the rest of the rounds; ``pseudolabel+random`` adds N pool rows drawn at random from the
 same round 0 (a copy of the same run folder). The ``labels`` column is each method's label budget.
 Writes ``results.csv``, ``rounds.csv``, ``report.md`` and PNG plots into ``--out``.
+
+Run the same command again (after a crash, a full disk, Ctrl-C) and it keeps every finished
+(dataset, method, seed) row of ``--out`` and runs only the rest; ``bench.json`` records what made
+them (commit, ``--set``, ``--variant``, pool size, review settings), and a different benchmark
+in the same ``--out`` is refused unless ``--overwrite`` starts it afresh.
 """
 
 from __future__ import annotations
@@ -260,12 +265,36 @@ def shown_command(script: str, args: list[str]) -> str:
 
 
 def git_commit() -> str:
-    """The checkout's commit, read when the benchmark starts: the code that runs is the code at start."""
+    """The checkout's commit, read when the benchmark starts: the code that runs is the code at
+    start; ``+dirty`` when tracked files differ from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=HERE).stdout.strip() or "unknown"
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=HERE).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], capture_output=True, cwd=HERE).returncode == 1
     except OSError:
         return "unknown"
+    return (commit + ("+dirty" if dirty else "")) if commit else "unknown"
+
+
+def finished_rows(out: Path, meta: dict, overwrite: bool) -> tuple[list[dict], list[dict]]:
+    """The ``results.csv`` and ``rounds.csv`` rows an earlier run of the same benchmark left in
+    ``out``, to be kept; refuses (exit 2) the rows of a different benchmark unless ``overwrite``."""
+    meta_file, results_file, rounds_file = out / "bench.json", out / "results.csv", out / "rounds.csv"
+    if overwrite or not results_file.exists():
+        meta_file.write_text(json.dumps(meta, indent=1))
+        return [], []
+    before = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    changed = sorted(k for k in set(meta) | set(before) if meta.get(k) != before.get(k))
+    if changed or "+dirty" in meta["commit"]:
+        why = ", ".join(f"{k}: {before.get(k)!r} -> {meta.get(k)!r}" for k in changed) or \
+            f"the code differs from commit {meta['commit']} and cannot be matched"
+        log.error("--out %s holds the results of a different benchmark (%s); use another --out, or --overwrite "
+                  "to start it afresh", out, why)
+        raise SystemExit(2)
+    results = pd.read_csv(results_file).to_dict("records")
+    rounds = pd.read_csv(rounds_file).to_dict("records") if rounds_file.exists() and rounds_file.stat().st_size > 1 else []
+    log.info("%s: keeping %d finished rows of an earlier run of this benchmark", out, len(results))
+    return results, rounds
 
 
 def environment(started: float, commit: str) -> dict:
@@ -385,6 +414,8 @@ def main(argv=None) -> None:
     parser.add_argument("--review-arms", nargs="+", default=["review", "random"], choices=["review", "random"],
                         help="which --review arms to run (random's rows do not depend on the strategy)")
     parser.add_argument("--out", default="runs/bench-accuracy")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in --out instead of keeping the finished rows of an earlier run")
     args = parser.parse_args(argv)
     settings(args.set)
     review = review_sizes(args.review)
@@ -392,7 +423,12 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    started, commit, results, rounds = time.time(), git_commit(), [], []
+    started, commit = time.time(), git_commit()
+    meta = {"commit": commit, "data": Path(args.data).name, "set": args.set, "variants": variants,
+            "pool_size": args.pool_size, "descriptions": Path(args.descriptions).name,
+            "review": review, "review_strategy": args.review_strategy}
+    results, rounds = finished_rows(out, meta, args.overwrite)
+    done = {(r["dataset"], r["method"], int(r["seed"])) for r in results}
     if any(m.startswith("setfit") for m in args.methods):
         try:
             import setfit  # noqa: F401
@@ -407,6 +443,11 @@ def main(argv=None) -> None:
             for method in list(args.methods) + [f"pseudolabel:{v}" for v in variants]:
                 if method == "ceiling" and seed != args.seeds[0]:
                     continue  # one seed: it does not depend on the label sample
+                if (name, method, seed) in done:
+                    log.info("%s seed %d: %s finished earlier, kept", name, seed, method)
+                    if method == "pseudolabel":
+                        seed_rounds = [r for r in rounds if (r["dataset"], r["method"], int(r["seed"])) == (name, method, seed)]
+                    continue
                 log.info("%s seed %d: %s", name, seed, method)
                 t0, per_round = time.time(), []
                 where = out / "runs" / f"{name}-{method}-seed{seed}"
@@ -450,7 +491,8 @@ def main(argv=None) -> None:
                 log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"], s["macro_f1"])
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
-            if name in review:
+            if name in review and not {(name, f"pseudolabel+{a}", seed) for a in args.review_arms} <= {
+                    (d, m.split(":")[0], sd) for d, m, sd in done}:
                 log.info("%s seed %d: pseudolabel+review / +random, %d rows after round 0", name, seed, review[name])
                 t0 = time.time()
                 arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",

@@ -182,3 +182,35 @@ def test_review_arms_continue_the_same_round_0_with_the_pools_gold_labels(tiny_b
             test["text"].tolist()))
     assert added["review"] != added["random"]
     assert arms["review"]["rounds"][0] == arms["random"]["rounds"][0], "one round 0 for both arms"
+
+
+def test_a_rerun_keeps_the_finished_rows_and_refuses_a_different_benchmark(tmp_path, monkeypatch, caplog):
+    """A benchmark stopped half-way (full disk, Ctrl-C) is finished by the same command, not restarted."""
+    import json
+
+    data = tmp_path / "data" / "ag_news"
+    data.mkdir(parents=True)
+    synthetic().to_parquet(data / "train.parquet")
+    synthetic(10).to_parquet(data / "test.parquet")
+    (data / "labels.json").write_text(json.dumps(["sports", "tech"]))
+    monkeypatch.setattr(bench, "git_commit", lambda: "abc1234")
+    out = tmp_path / "out"
+    args = ["--data", str(tmp_path / "data"), "--datasets", "ag_news", "--methods", "sklearn", "--out", str(out)]
+    bench.main(args + ["--seeds", "0"])
+    first = pd.read_csv(out / "results.csv")
+    calls = []
+    real = bench.run_sklearn
+    monkeypatch.setattr(bench, "run_sklearn", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    with caplog.at_level("INFO", logger="bench"):
+        bench.main(args + ["--seeds", "0", "1"])
+    assert calls == [1], "only the unfinished seed runs again"
+    assert "finished earlier, kept" in caplog.text
+    again = pd.read_csv(out / "results.csv")
+    assert again["seed"].tolist() == [0, 1]
+    pd.testing.assert_frame_equal(again.iloc[:1], first)
+    with pytest.raises(SystemExit) as stop:
+        bench.main(args + ["--seeds", "0", "1", "--set", "loop.max_rounds=1"])
+    assert stop.value.code == 2 and "set: [] -> ['loop.max_rounds=1']" in caplog.text
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), again)  # nothing written is lost
+    bench.main(args + ["--seeds", "1", "--set", "loop.max_rounds=1", "--overwrite"])
+    assert pd.read_csv(out / "results.csv")["seed"].tolist() == [1]
