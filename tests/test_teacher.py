@@ -91,48 +91,6 @@ def test_description_view_counts_as_much_as_it_labels_the_gold_rows():
     json.dumps(good.state)  # the fitted state goes into teacher.json
 
 
-def test_held_out_predicts_each_gold_row_without_it():
-    gold_x, gold_y = blobs(10, 0)
-    pool_x, _ = blobs(100, 1)
-    wrong = gold_y.copy()
-    wrong[[0, 10]] = 1 - wrong[[0, 10]]  # one row of each cluster carries the other class
-    held = LinearSelfTraining().held_out(gold_x, wrong, pool_x, 2)
-    assert held.shape == (20, 2) and np.allclose(held.sum(1), 1)
-    assert held[[0, 10]].argmax(1).tolist() == [0, 1], "a mislabeled row is predicted by heads that never saw it"
-    assert np.mean(held.argmax(1) == gold_y) == 1.0
-    one_each = LinearSelfTraining().held_out(gold_x[[0, 10, 1]], np.array([0, 1, 0]), pool_x, 2)
-    assert one_each.shape == (3, 2) and np.isfinite(one_each).all(), "a class with one gold row still gets an answer"
-
-
-def test_stacked_weight_counts_what_a_view_adds_to_the_held_out_head():
-    from pseudolabel.teacher.stacking import GRID, stacked_weight
-
-    y = np.array([0, 1] * 20)
-    weak = np.where(np.random.default_rng(0).random(40)[:, None] < 0.4, [[0.45, 0.55]], [[0.55, 0.45]])
-    weak[y == 1] = weak[y == 1][:, ::-1]  # right on ~60% of the rows, and unsure
-    sure = np.where(y[:, None] == np.arange(2), 0.95, 0.05)
-    assert stacked_weight(sure, weak, y)[0] == GRID[-1], "a right view next to a weak head counts fully"
-    assert stacked_weight(sure[:, ::-1], weak, y)[0] == 0.0, "a view that contradicts the gold rows counts for nothing"
-    noisy = noisy_student(y, 0.3, 1)
-    assert stacked_weight(noisy, sure, y)[0] == 0.0, "a worse view adds nothing to a head that is right"
-    weight, scores = stacked_weight(noisy, weak, y)
-    assert len(scores) == len(GRID) and scores[GRID.index(weight)] == max(scores)
-
-
-def test_descriptions_weaker_than_the_labels_count_for_little():
-    """Banking77's case: descriptions right on most gold rows, but the self-trained head is better."""
-    gold_x, gold_y = blobs(10, 0)
-    pool_x, pool_y = blobs(100, 1)
-    tilted = class_vectors(np.array([[1.0, 0.0] + [0.0] * 6, [1.0, 0.1] + [0.0] * 6]), np.array([0, 1]), 2)
-    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": noisy_student(pool_y, 0.3, 5)},
-                       spaces={"pretrained": (gold_x, pool_x)}, share=0.5, descriptions=tilted)
-    out = Teacher(Config.from_dict({"teacher": {"views": ["descriptions", "linear"], "spaces": ["pretrained"]}})).run(inp)
-    state = out.state["descriptions"]
-    assert 0.6 <= state["gold_accuracy"] < 0.95 and state["held_out_head_accuracy"] == 1.0
-    assert state["weight"] < 0.5 and out.state["combine"]["weights"]["descriptions"] == state["weight"]
-    assert np.mean(out.probs.argmax(1) == pool_y) > 0.95
-
-
 def test_description_temperature_is_fitted_on_the_gold_rows():
     gold_x, gold_y = blobs(20, 0, spread=0.9)
     vectors = class_vectors(np.eye(8)[:2], np.array([0, 1]), 2)

@@ -26,7 +26,6 @@ from ..selection import Selection, select
 from .combine import weighted_mean
 from .descriptions import DescriptionView
 from .linear import LinearSelfTraining
-from .stacking import GRID, stacked_weight
 from .targets import TrainTargets, build_targets
 
 
@@ -76,25 +75,24 @@ class TeacherOutput:
 
 
 def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
-    """The ``descriptions`` stage: a zero-shot view, weighted by what it adds on held-out gold rows.
+    """The ``descriptions`` stage: a zero-shot view, weighted by its accuracy on the gold rows.
 
-    Its weight is the one on :data:`.stacking.GRID` whose mixture with a linear head
-    self-trained in the same (pretrained) space, each gold row predicted by a head that never
-    saw it, best predicts the gold rows (:func:`.stacking.stacked_weight`): "do the descriptions
-    say something the labels and the pool do not?"
+    Its weight is ``(a_d - 1/K) / (a_l - 1/K)``, clipped to [0, 1]: how far above chance it
+    labels the gold rows (``a_d``), against a linear head's cross-validated accuracy on the
+    same rows in the same space (``a_l``): "is saying what the classes mean worth as much as
+    the labels themselves?"
     """
     if inp.descriptions is None or "pretrained" not in inp.spaces:
         return {}
     gold_x, pool_x = inp.spaces["pretrained"]
     view = DescriptionView(inp.descriptions).fit(gold_x, inp.gold)
     views["descriptions"] = view.predict_proba(pool_x)
-    head = LinearSelfTraining(C=config.teacher.linear_c, prior=config.selection.prior, seed=inp.seed)
-    held_out = head.held_out(gold_x, inp.gold, pool_x, inp.n_classes)
-    weight, scores = stacked_weight(view.predict_proba(gold_x), held_out, inp.gold)
+    chance = 1.0 / inp.n_classes
+    linear = cross_validated_accuracy(gold_x, inp.gold, C=config.teacher.linear_c, seed=inp.seed)
+    weight = float(np.clip((view.gold_accuracy_ - chance) / max(linear - chance, 1e-6), 0.0, 1.0))
     weights["descriptions"] = weight
     return {"temperature": view.temperature_, "gold_accuracy": view.gold_accuracy_,
-            "held_out_head_accuracy": float(np.mean(held_out.argmax(axis=1) == inp.gold)),
-            "log_likelihood": {str(w): round(s, 4) for w, s in zip(GRID, scores)}, "weight": weight}
+            "linear_cv_accuracy": linear, "weight": weight}
 
 
 def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
@@ -139,3 +137,16 @@ class Teacher:
         targets = build_targets(combined[picks.indices], picks.labels, soft_temperature=cfg.train.soft_temperature,
                                 pseudo_weight=cfg.train.pseudo_weight, pool_probs=combined)
         return TeacherOutput(picks, targets, combined, views, state)
+
+
+def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, *, C: float, seed: int, folds: int = 5) -> float:
+    """Accuracy of a logistic regression on ``(x, y)`` by stratified k-fold (k <= the smallest class)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    k = min(folds, int(np.bincount(np.asarray(y)).min()))
+    if k < 2:
+        return float("nan")
+    pred = cross_val_predict(LogisticRegression(C=C, max_iter=1000), np.asarray(x, dtype=np.float32), y,
+                             cv=StratifiedKFold(k, shuffle=True, random_state=seed))
+    return float(np.mean(pred == y))

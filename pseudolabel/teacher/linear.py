@@ -86,46 +86,6 @@ class LinearSelfTraining:
         self.state_ = {"inner_rounds": self.inner_rounds, "C": self.C, "prior": self.prior, "spaces": sorted(spaces)}
         return views
 
-    def held_out(self, gold_x: np.ndarray, gold_y: np.ndarray, pool, n_classes: int, *, folds: int = 5,
-                 inner_rounds: int = 5, max_pool: int = 5000) -> np.ndarray:
-        """Each gold row's probabilities from a head self-trained, in this one space, without it.
-
-        The gold rows are split into ``folds`` (stratified when every class has two rows); for each,
-        a head is self-trained on the other gold rows and a sample of at most ``max_pool`` pool
-        rows (``inner_rounds`` inner rounds to all of them), and predicts the held-out fold. It is
-        an estimate of what the stage's head is worth on rows it did not learn from, for weighing
-        the views that join it (:mod:`.stacking`): fewer inner rounds and rows than :meth:`run`, so
-        it costs a few of its fits per fold.
-
-        Returns
-        -------
-        ndarray
-            ``(n_gold, n_classes)``; rows of a fold whose training rows hold one class only are uniform.
-        """
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        rng = np.random.default_rng(self.seed)
-        gold_x, gold_y = np.asarray(gold_x, dtype=np.float32), np.asarray(gold_y)
-        sample = np.sort(rng.choice(len(pool), min(max_pool, len(pool)), replace=False))
-        pool = np.asarray(pool[sample], dtype=np.float32)
-        out = np.full((len(gold_y), n_classes), 1.0 / n_classes, dtype=np.float32)
-        stratified = np.bincount(gold_y).min() >= 2 if len(gold_y) else False
-        k = min(folds, int(np.bincount(gold_y).min()) if stratified else len(gold_y))
-        if k < 2:
-            return out
-        splitter = (StratifiedKFold if stratified else KFold)(k, shuffle=True, random_state=self.seed)
-        for train, test in splitter.split(gold_x, gold_y):
-            x, y = gold_x[train], gold_y[train]
-            if len(np.unique(y)) < 2:
-                continue
-            head = self._fit(x, y, None, None, n_classes, rng)
-            for t in range(1, inner_rounds + 1):
-                view = self._predict(head, pool, n_classes)
-                taken = balanced_take(view, t / inner_rounds, prior=self.prior)
-                head = self._fit(x, y, pool, (taken, view[taken].argmax(axis=1)), n_classes, rng)
-            out[test] = self._predict(head, gold_x[test], n_classes)
-        return out
-
     def _fit(self, gold_x, gold_y, pool, taken, n_classes: int, rng):
         from sklearn.linear_model import LogisticRegression
 
