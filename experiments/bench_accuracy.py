@@ -376,6 +376,12 @@ def plot(results: pd.DataFrame, rounds: pd.DataFrame, out: Path) -> None:
         plt.close(fig)
 
 
+def review_method(arm: str, strategy: str) -> str:
+    """The method name of a ``--review`` arm in the tables: ``pseudolabel+review`` (``:STRATEGY``
+    unless the default ``uncertain``) or ``pseudolabel+random``."""
+    return f"pseudolabel+{arm}" + (f":{strategy}" if arm == "review" and strategy != "uncertain" else "")
+
+
 def review_sizes(values: list[str] | None) -> dict:
     """``--review`` as {dataset: N}: nothing when absent, :data:`REVIEW` when bare, else the given sizes."""
     if values is None:
@@ -491,8 +497,8 @@ def main(argv=None) -> None:
                 log.info("%s seed %d: %s accuracy %.4f macro-F1 %.4f", name, seed, method, s["accuracy"], s["macro_f1"])
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
-            if name in review and not {(name, f"pseudolabel+{a}", seed) for a in args.review_arms} <= {
-                    (d, m.split(":")[0], sd) for d, m, sd in done}:
+            if name in review and not all((name, review_method(a, args.review_strategy), seed) in done
+                                          for a in args.review_arms):
                 log.info("%s seed %d: pseudolabel+review / +random, %d rows after round 0", name, seed, review[name])
                 t0 = time.time()
                 arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",
@@ -500,8 +506,7 @@ def main(argv=None) -> None:
                                     arms=tuple(args.review_arms))
                 seconds = (time.time() - t0) / len(arms)  # round 0 is shared: split evenly among the arms
                 for arm, got in arms.items():
-                    method = f"pseudolabel+{arm}" + (f":{args.review_strategy}" if arm == "review"
-                                                     and args.review_strategy != "uncertain" else "")
+                    method = review_method(arm, args.review_strategy)
                     s = scores(test, got["pred"], len(names))
                     results.append({"dataset": name, "method": method, "seed": seed, **s, "seconds": seconds,
                                     "labels": len(labeled) + got["added"]})
