@@ -104,11 +104,14 @@ def settings(overrides=()) -> dict:
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    """``NAME:key=value,key=value`` -> (NAME, overrides): one ablation arm."""
+    """``NAME:key=value,key=value`` -> (NAME, overrides): one ablation arm. A comma inside brackets
+    belongs to a list value: ``lex:teacher.views=[descriptions,linear,lexical]``."""
+    import re
+
     name, sep, rest = text.partition(":")
     if not sep or not name or not rest:
         raise SystemExit(f"--variant {text!r}: expected NAME:key.sub=value[,key.sub=value...]")
-    overrides = [item.strip() for item in rest.split(",") if item.strip()]
+    overrides = [item.strip() for item in re.split(r",(?![^\[]*\])", rest) if item.strip()]
     settings(overrides)  # fail now, not an hour into the run
     return name, overrides
 

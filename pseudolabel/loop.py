@@ -25,6 +25,7 @@ from .errors import RunStateError
 from .selection.curriculum import curriculum_share
 from .state import RunState, atomic_write_text
 from .teacher import Teacher, TeacherInput, TeacherOutput
+from .teacher.lexical import lexical_space
 from .teacher.descriptions import class_vectors, name_sentences
 
 logger = logging.getLogger(__name__)
@@ -229,6 +230,8 @@ def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config
         spaces["pretrained"] = (np.asarray(gold_emb), _RowView(pool_emb, candidates))
         if descriptions is not None:
             vectors = class_vectors(embedder.embed(descriptions.sentences), descriptions.classes, n_classes)
+    if "lexical" in cfg.views:  # TF-IDF of the texts: seconds, so rebuilt each round rather than kept
+        spaces["lexical"] = lexical_space(inputs.labeled_texts, inputs.pool_texts.take(candidates))
     share = curriculum_share(r, config.loop.max_rounds) if config.selection.strategy == "curriculum" else None
     return TeacherInput(round=r, n_classes=n_classes, gold=inputs.labeled_ids, probs={"student": probs},
                         spaces=spaces, descriptions=vectors, share=share, seed=round_seed(config.seed, 20_000 + r)), scratch

@@ -249,3 +249,86 @@ def test_rank_weights_rank_each_pick_within_its_class_over_the_whole_pool():
     t = build_targets(pool[picked], labels[picked], pseudo_weight="rank", pool_probs=pool)
     assert t.weights.tolist() == pytest.approx([0.75, 1.0])
     assert build_targets(pool[picked], labels[picked], pseudo_weight="none").weights.tolist() == [1.0, 1.0]
+
+
+# -- the lexical view ------------------------------------------------------------------------------
+
+
+def worded(y: np.ndarray, seed: int, signal: float) -> list[str]:
+    """Texts of filler words; a ``signal`` share of them also carries its class's own word."""
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(40)]
+    return [" ".join(list(rng.choice(filler, 6)) + ([("alpha", "beta")[c]] if rng.random() < signal else []))
+            for c in y]
+
+
+def lexical_input(signal: float, seed: int = 1):
+    """An embedding space that confuses the classes (spread 2.5) and texts that may name them."""
+    from pseudolabel.teacher.lexical import lexical_space
+
+    gold_x, gold_y = blobs(10, seed, spread=2.5)
+    pool_x, pool_y = blobs(300, seed + 1, spread=2.5)
+    lexical = lexical_space(worded(gold_y, seed + 2, signal), worded(pool_y, seed + 3, signal))
+    student = np.full((len(pool_y), 2), 0.5)
+    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": student}, share=0.5,
+                       spaces={"pretrained": (gold_x, pool_x), "lexical": lexical})
+    return inp, pool_y
+
+
+def test_lexical_view_joins_at_a_stacked_weight_where_the_words_say_the_class():
+    inp, pool_y = lexical_input(signal=0.9)
+    without = Teacher(config()).run(inp)
+    out = Teacher(config(views=["linear", "lexical"])).run(inp)
+    state = out.state["lexical"]
+    assert state["weight"] > 0 and out.state["combine"]["weights"]["linear:lexical"] == state["weight"]
+    assert state["held_out_gold_accuracy"][str(state["weight"])] > state["held_out_gold_accuracy"]["0.0"]
+    before, after = np.mean(without.probs.argmax(1) == pool_y), np.mean(out.probs.argmax(1) == pool_y)
+    assert before < 0.85 and after > before + 0.05, (before, after)
+
+
+def test_lexical_view_that_says_nothing_weighs_zero_and_leaves_the_teacher_as_it_was():
+    inp, pool_y = lexical_input(signal=0.0)
+    without = Teacher(config()).run(inp)
+    out = Teacher(config(views=["linear", "lexical"])).run(inp)
+    assert out.state["lexical"]["weight"] == 0.0
+    assert "linear:lexical" not in out.views
+    np.testing.assert_array_equal(out.probs, without.probs)
+    np.testing.assert_array_equal(out.picks.indices, without.picks.indices)
+
+
+def test_stacked_weight_follows_the_held_out_gold_rows():
+    from pseudolabel.teacher.lexical import StackedWeight
+
+    gold = np.array([0, 1] * 20)
+    right = np.where(np.arange(2) == gold[:, None], 0.8, 0.2)
+    coin = np.full((40, 2), 0.5)
+    overconfident = np.where(np.arange(2) == gold[:, None], 0.999, 0.001)
+    overconfident[:8] = overconfident[:8, ::-1]  # 80% right, and sure of its mistakes
+    assert StackedWeight().fit({0.0: coin, 1.0: right}, right, gold).weight_ == 1.0
+    assert StackedWeight().fit({0.0: right, 1.0: coin}, right, gold).weight_ == 0.0
+    assert StackedWeight().fit({0.0: right, 0.25: right, 1.0: right}, right, gold).weight_ == 0.0, \
+        "a tie keeps the smaller weight"
+    flat = 0.6 * overconfident + 0.4 * coin  # only softer, not more right: softening is free for every teacher
+    assert StackedWeight().fit({0.0: overconfident, 1.0: flat}, right, gold).weight_ == 0.0
+    assert StackedWeight().fit({0.0: coin, 1.0: right}, coin, gold).weight_ == 0.0, "a lexical head at chance"
+    with pytest.raises(ValueError, match="weight 0"):
+        StackedWeight().fit({1.0: right}, right, gold)
+
+
+def test_lexical_view_must_follow_the_linear_view():
+    from pseudolabel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'linear' before 'lexical'"):
+        Config.from_dict({"teacher": {"views": ["lexical", "linear"]}})
+    assert Config.from_dict({"teacher": {"views": ["descriptions", "linear", "lexical"]}}).teacher.views[-1] == "lexical"
+
+
+def test_curriculum_run_with_the_lexical_view_records_its_weight(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, teacher={"inner_rounds": 2,
+                                                                             "views": ["linear", "lexical"]})
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert rounds[-1]["stop"] == "max_rounds"
+    for r in range(3):
+        teacher = json.loads((state.round_dir(r) / "teacher.json").read_text())
+        assert teacher["lexical"]["weight"] in (0.0, 0.125, 0.25, 0.5, 1.0)
+        assert teacher["lexical"]["n_features"] >= 1

@@ -5,8 +5,9 @@ student has scored the pool; it never sees texts, models or files:
 
 1. **views**: probability views of the candidates. The student's own probabilities come in;
    each stage named in ``teacher.views`` adds its own (:data:`VIEW_STAGES`):
-   ``descriptions`` (zero-shot, from label descriptions) and ``linear`` (self-trained linear
-   heads in the student's features and the pretrained encoder's sentence embeddings).
+   ``descriptions`` (zero-shot, from label descriptions), ``linear`` (self-trained linear
+   heads in the student's features and the pretrained encoder's sentence embeddings) and
+   ``lexical`` (a TF-IDF head joining them at a weight stacked on the gold rows, :mod:`.lexical`).
 2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`).
 3. **select**: the rows to trust (``selection.strategy``, :mod:`pseudolabel.selection`).
 4. **targets**: what each trusted row is trained on (:mod:`.targets`).
@@ -25,6 +26,7 @@ import numpy as np
 from ..selection import Selection, select
 from .combine import weighted_mean
 from .descriptions import DescriptionView
+from .lexical import StackedWeight, cross_fitted_teachers
 from .linear import LinearSelfTraining
 from .targets import TrainTargets, build_targets
 
@@ -44,7 +46,8 @@ class TeacherInput:
         Probability views of the candidates, ``(n, n_classes)`` each; at least ``"student"``.
     spaces : dict
         Feature spaces: name -> ``(gold rows' features, candidates' features)``; e.g.
-        ``"student"`` (the round's model) and ``"pretrained"`` (the encoder before any training).
+        ``"student"`` (the round's model), ``"pretrained"`` (the encoder before any training) and
+        ``"lexical"`` (TF-IDF of the texts, ``scipy.sparse``).
     descriptions : ndarray or None
         ``(n_classes, dim)`` unit vectors of the label descriptions in the ``"pretrained"`` space.
     share : float or None
@@ -102,14 +105,55 @@ def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
         return {}
     stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
                                prior=config.selection.prior, seed=inp.seed)
-    fixed = dict(views)
+    fixed = {name: v for name, v in views.items() if not name.startswith("linear:")}
     views.update(stage.run(spaces, inp.gold, inp.n_classes, fixed, lambda v: weighted_mean(v, weights)))
     return stage.state_
+
+
+def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
+    """The ``lexical`` stage: a TF-IDF head joins the linear heads at a weight stacked on the gold rows.
+
+    For each weight of :data:`.lexical.GRID`, the whole stage runs without each fold of the gold
+    rows and its teacher scores that fold (cross-fitting, :func:`.lexical.cross_fitted_teachers`);
+    the weight is the one whose teacher best predicts the held-out gold rows
+    (:class:`.lexical.StackedWeight`). At a
+    positive weight the ``linear`` stage's inner rounds run again with it among the spaces; at 0
+    the teacher is unchanged. Runs after ``linear``.
+    """
+    if "lexical" not in inp.spaces:
+        return {}
+    if weights.get("student", 0) > 0:
+        return {"weight": 0.0, "skipped": "the student's own view has no held-out gold probabilities"}
+    if np.bincount(inp.gold, minlength=inp.n_classes).min() < 2:
+        return {"weight": 0.0, "skipped": "a class has fewer than two gold rows to hold out"}
+    dense = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+    fixed = {name: v for name, v in views.items() if not name.startswith("linear:") and weights.get(name, 1.0) > 0}
+    fixed_gold = {}
+    if "descriptions" in fixed:  # zero-shot: it never saw a gold label
+        gold_x = inp.spaces["pretrained"][0]
+        fixed_gold["descriptions"] = DescriptionView(inp.descriptions).fit(gold_x, inp.gold).predict_proba(gold_x)
+    teachers, lexical_gold = cross_fitted_teachers(dense, inp.spaces["lexical"], inp.gold, inp.n_classes, fixed,
+                                                   fixed_gold, weights, C=config.teacher.linear_c,
+                                                   prior=config.selection.prior, seed=inp.seed)
+    stacked = StackedWeight().fit(teachers, lexical_gold, inp.gold)
+    state = {"weight": stacked.weight_, "p_value": stacked.p_value_,
+             "log_likelihood": {str(w): ll for w, ll in stacked.log_likelihood_.items()},
+             "held_out_gold_accuracy": {str(w): float(np.mean(p.argmax(axis=1) == inp.gold)) for w, p in teachers.items()},
+             "lexical_held_out_gold_accuracy": float(np.mean(lexical_gold.argmax(axis=1) == inp.gold)),
+             "n_features": int(inp.spaces["lexical"][0].shape[1])}
+    if stacked.weight_ > 0:
+        weights["linear:lexical"] = stacked.weight_
+        stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
+                                   prior=config.selection.prior, seed=inp.seed)
+        views.update(stage.run({**dense, "lexical": inp.spaces["lexical"]}, inp.gold, inp.n_classes, fixed,
+                               lambda v: weighted_mean(v, weights)))
+    return state
 
 
 VIEW_STAGES: dict[str, Callable] = {
     "descriptions": add_descriptions,
     "linear": add_linear,
+    "lexical": add_lexical,
 }
 """Stages that add probability views, by the name ``teacher.views`` uses; they run in that order."""
 

@@ -83,20 +83,25 @@ class LinearSelfTraining:
             for name, (g, pool) in spaces.items():
                 heads[name] = self._fit(g, gold, pool, (taken, labels), n_classes, rng)
                 views[f"linear:{name}"] = self._predict(heads[name], pool, n_classes)
+        self.heads_ = heads
         self.state_ = {"inner_rounds": self.inner_rounds, "C": self.C, "prior": self.prior, "spaces": sorted(spaces)}
         return views
 
     def _fit(self, gold_x, gold_y, pool, taken, n_classes: int, rng):
+        from scipy import sparse
         from sklearn.linear_model import LogisticRegression
 
-        x, y = np.asarray(gold_x, dtype=np.float32), np.asarray(gold_y)
+        x, y = (gold_x if sparse.issparse(gold_x) else np.asarray(gold_x, dtype=np.float32)), np.asarray(gold_y)
         if taken is not None and len(taken[0]):
             rows, labels = taken
             if len(rows) > self.max_fit_rows:
                 keep = np.sort(rng.choice(len(rows), self.max_fit_rows, replace=False))
                 rows, labels = rows[keep], labels[keep]
             order = np.argsort(rows)  # memory-mapped pools read fastest in row order
-            x = np.concatenate([x, np.asarray(pool[rows[order]], dtype=np.float32)])
+            if sparse.issparse(x):  # the lexical space's TF-IDF rows
+                x = sparse.vstack([x, pool[rows[order]]], format="csr")
+            else:
+                x = np.concatenate([x, np.asarray(pool[rows[order]], dtype=np.float32)])
             y = np.concatenate([y, labels[order]])
         head = LogisticRegression(C=self.C, max_iter=1000)
         head.fit(x, y)
@@ -104,8 +109,11 @@ class LinearSelfTraining:
 
     @staticmethod
     def _predict(head, pool, n_classes: int) -> np.ndarray:
-        out = np.zeros((len(pool), n_classes), dtype=np.float32)
-        for start in range(0, len(pool), PREDICT_CHUNK):
-            part = np.asarray(pool[start : start + PREDICT_CHUNK], dtype=np.float32)
-            out[start : start + len(part)][:, head.classes_] = head.predict_proba(part)
+        n = pool.shape[0]  # a sparse matrix has no len()
+        out = np.zeros((n, n_classes), dtype=np.float32)
+        for start in range(0, n, PREDICT_CHUNK):
+            part = pool[start : start + PREDICT_CHUNK]
+            if not hasattr(part, "tocsr"):  # dense or memory-mapped; sparse rows go to scikit-learn as they are
+                part = np.asarray(part, dtype=np.float32)
+            out[start : start + part.shape[0]][:, head.classes_] = head.predict_proba(part)
         return out
