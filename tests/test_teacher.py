@@ -296,6 +296,15 @@ def test_lexical_view_that_says_nothing_weighs_zero_and_leaves_the_teacher_as_it
     np.testing.assert_array_equal(out.picks.indices, without.picks.indices)
 
 
+def test_lexical_view_is_judged_only_in_spaces_no_gold_label_shaped():
+    inp, _ = lexical_input(signal=0.9)
+    student_only = TeacherInput(round=0, n_classes=2, gold=inp.gold, probs=inp.probs, share=0.5,
+                                spaces={"student": inp.spaces["pretrained"], "lexical": inp.spaces["lexical"]})
+    out = Teacher(config(views=["linear", "lexical"], spaces=["student"])).run(student_only)
+    assert out.state["lexical"]["weight"] == 0.0 and "skipped" in out.state["lexical"]
+    assert Teacher(config(views=["linear", "lexical"])).run(inp).state["lexical"]["weight"] > 0
+
+
 def test_stacked_weight_follows_the_held_out_gold_rows():
     from pseudolabel.teacher.lexical import StackedWeight
 
