@@ -1,25 +1,14 @@
-"""Would a lexical view (TF-IDF + logistic regression, self-trained with the embedding heads on
-shared pseudo-labels) make the teacher more accurate than the embedding heads alone?  Probe in the
-pretrained space only (the run's student space is left out), over runs/probe-emb/ from
-../description-weights-stacking/embed.py. From the repository root:
+"""(probe_late.py) The TF-IDF head joins late: the embedding head self-trains alone first, then the
+TF-IDF head, fitted on that teacher's labels, joins for ten more inner rounds (shares regrown, or the
+whole pool each time). From the repository root:
 
-    python experiments/results/lexical-view/probe.py ../shared/datasets ag_news banking77 sst2
+    python experiments/results/lexical-view/probe_late.py ../shared/datasets banking77 ag_news
 """
 import sys, time
 import numpy as np
-sys.path.insert(0, "."); sys.path.insert(0, "experiments")
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from bench_accuracy import load_dataset, split
-from pseudolabel.teacher.descriptions import DescriptionView, class_vectors
-from pseudolabel.teacher.quota import balanced_take
-from pseudolabel.teacher import cross_validated_accuracy
+sys.path.insert(0, "experiments/results/lexical-view")
+from probe import balanced_take, each_seed, fit, proba, report, run  # noqa: E402
 
-def fit(x, y, C):
-    return LogisticRegression(C=C, max_iter=1000).fit(x, y)
-
-def proba(head, x, K):
-    out = np.zeros((x.shape[0], K)); out[:, head.classes_] = head.predict_proba(x); return out
 
 def run_late(spaces, late, gy, K, fixed, weights, inner=10, regrow=True):
     """The embedding heads self-train alone first; then the ``late`` heads join, fitted on the
@@ -42,63 +31,16 @@ def run_late(spaces, late, gy, K, fixed, weights, inner=10, regrow=True):
     tests = {n: proba(heads[n], t, K) for n, (g, p, t, C) in allsp.items()}
     return teacher, views, tests
 
-def run(spaces, gy, K, fixed, weights, inner=10):
-    """spaces: name -> (gold, pool, test, C). Returns pool views and test views of the last inner round."""
-    heads = {n: fit(g, gy, C) for n, (g, p, t, C) in spaces.items()}
-    for it in range(inner + 1):
-        views = {n: proba(heads[n], p, K) for n, (g, p, t, C) in spaces.items()}
-        allv = {**fixed, **views}
-        teacher = sum(weights.get(n, 1.0) * v for n, v in allv.items()) / sum(weights.get(n, 1.0) for n in allv)
-        if it == inner:
-            break
-        taken = balanced_take(teacher, (it + 1) / inner)
-        labels = teacher[taken].argmax(1)
-        for n, (g, p, t, C) in spaces.items():
-            x = np.concatenate([g, p[taken]]) if isinstance(g, np.ndarray) else __import__("scipy.sparse", fromlist=["vstack"]).vstack([g, p[taken]])
-            heads[n] = fit(x, np.concatenate([gy, labels]), C)
-    tests = {n: proba(heads[n], t, K) for n, (g, p, t, C) in spaces.items()}
-    return teacher, views, tests
-
-data = sys.argv[1]
-for ds in sys.argv[2:]:
-    train, test, names = load_dataset(ds, data)
-    c = np.load(f"runs/probe-emb/{ds}-common.npz"); ty = c["test_y"]
-    for seed in (0, 1, 2):
-        t0 = time.time()
-        d = np.load(f"runs/probe-emb/{ds}-{seed}.npz"); gx, gy, px, py = d["gold_x"], d["gold_y"], d["pool_x"], d["pool_y"]
-        K = int(gy.max()) + 1
-        lab, pool = split(train, ds, seed, None)
-        assert len(pool) == len(px)
-        vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=200_000)
-        vec.fit(list(lab["text"]) + list(pool["text"]))
-        gt, pt, tt = vec.transform(lab["text"]), vec.transform(pool["text"]), vec.transform(test["text"])
-        emb = {"emb": (gx, px, c["test_x"], 10.0)}
-        lex = {"tfidf": (gt, pt, tt, 10.0)}
-        cv_emb = cross_validated_accuracy(gx, gy, C=10.0, seed=seed)
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
-        k = min(5, int(np.bincount(gy).min()))
-        cv_lex = float(np.mean(cross_val_predict(LogisticRegression(C=10.0, max_iter=1000), gt, gy, cv=StratifiedKFold(k, shuffle=True, random_state=seed)) == gy))
-        w_lex = float(np.clip((cv_lex - 1 / K) / max(cv_emb - 1 / K, 1e-6), 0, 1))
-        dv = DescriptionView(class_vectors(c["desc_x"], c["desc_owner"], K)).fit(gx, gy)
-        w_desc = float(np.clip((dv.gold_accuracy_ - 1 / K) / max(cv_emb - 1 / K, 1e-6), 0, 1))
-        desc = {"desc": dv.predict_proba(px)}; desc_t = dv.predict_proba(c["test_x"])
-        acc = lambda p, y: 100 * float(np.mean(p.argmax(1) == y))
-        rows = []
-        for label, spaces, fixed, w, late in [
-            ("emb", emb, {}, {}, None),
-            ("emb+tfidf late regrow", emb, {}, {}, True),
-            ("emb+tfidf late all", emb, {}, {}, False),
-            ("emb+desc", emb, desc, {"desc": w_desc}, None),
-            ("emb+desc+tfidf late regrow", emb, desc, {"desc": w_desc}, True),
-            ("emb+desc+tfidf late all", emb, desc, {"desc": w_desc}, False),
+if __name__ == "__main__":
+    for ds, seed, P, t0 in each_seed(sys.argv[1:]):
+        gy, K, emb, lex, desc, w_desc = (P[k] for k in ("gy", "K", "emb", "lex", "desc", "w_desc"))
+        for label, fixed, w, late in [
+            ("emb", {}, {}, None),
+            ("emb+tfidf late regrow", {}, {}, True),
+            ("emb+tfidf late all", {}, {}, False),
+            ("emb+desc", desc, {"desc": w_desc}, None),
+            ("emb+desc+tfidf late regrow", desc, {"desc": w_desc}, True),
+            ("emb+desc+tfidf late all", desc, {"desc": w_desc}, False),
         ]:
-            if late is None:
-                teacher, views, tests = run(spaces, gy, K, fixed, w)
-            else:
-                teacher, views, tests = run_late(spaces, lex, gy, K, fixed, w, regrow=late)
-            tfix = {"desc": desc_t} if fixed else {}
-            allt = {**tfix, **tests}
-            tteach = sum(w.get(n, 1.0) * v for n, v in allt.items()) / sum(w.get(n, 1.0) for n in allt)
-            print(f"{ds} s{seed} {label:24s} pool {acc(teacher, py):5.1f} test {acc(tteach, ty):5.1f}  " +
-                  " ".join(f"{n}:{acc(v, py):.1f}/{acc(tests[n], ty):.1f}" for n, v in views.items()), flush=True)
-        print(f"{ds} s{seed} cv emb {cv_emb:.3f} lex {cv_lex:.3f} w_lex {w_lex:.2f} w_desc {w_desc:.2f} {time.time()-t0:.0f}s", flush=True)
+            out = run(emb, gy, K, fixed, w) if late is None else run_late(emb, lex, gy, K, fixed, w, regrow=late)
+            report(ds, seed, label, P, *out, fixed, w)
