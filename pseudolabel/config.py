@@ -166,7 +166,7 @@ class TeacherConfig:
     in each feature space of ``spaces``: ``student``, the round's model's own mean-pooled
     features; ``pretrained``, the encoder's sentence embeddings before any training).
     ``lexical`` (after ``linear``): a TF-IDF head of the texts joins the linear heads, at the weight
-    of {0, 1/8, 1/4, 1/2, 1} that best predicts the gold rows held out (not a default: see
+    of {0, 1/4, 1} that best predicts gold rows held out by cross-fitting (not a default: see
     docs/benchmarks.md, "A lexical view (TF-IDF)").
     ``student_view``: whether the student's own probabilities join the combination; off by
     default (the linear head in its features carries it; see docs/benchmarks.md).

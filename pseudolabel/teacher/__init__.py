@@ -115,9 +115,8 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
 
     For each weight of :data:`.lexical.GRID`, the linear stage in the spaces no gold label shaped
     (:data:`UNTRAINED_SPACES`) runs without each fold of the gold rows and its teacher scores
-    that fold (cross-fitting, :func:`.lexical.cross_fitted_teachers`);
-    the weight is the one whose teacher best predicts the held-out gold rows
-    (:class:`.lexical.StackedWeight`). At a
+    that fold (cross-fitting, :func:`.lexical.cross_fitted_teachers`); the weight is the one
+    whose teacher best predicts the held-out gold rows (:class:`.lexical.StackedWeight`). At a
     positive weight the ``linear`` stage's inner rounds run again with it among the spaces; at 0
     the teacher is unchanged. Runs after ``linear``.
     """
@@ -145,7 +144,8 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     stacked = StackedWeight().fit(teachers, lexical_gold, inp.gold)
     state = {"weight": stacked.weight_, "p_value": stacked.p_value_,
              "log_likelihood": {str(w): ll for w, ll in stacked.log_likelihood_.items()},
-             "held_out_gold_accuracy": {str(w): float(np.mean(p.argmax(axis=1) == inp.gold)) for w, p in teachers.items()},
+             "held_out_gold_accuracy": {str(w): float(np.mean(p.argmax(axis=1) == inp.gold))
+                                        for w, p in teachers.items()},
              "lexical_held_out_gold_accuracy": float(np.mean(lexical_gold.argmax(axis=1) == inp.gold)),
              "n_features": int(inp.spaces["lexical"][0].shape[1])}
     if stacked.weight_ > 0:

@@ -8,9 +8,9 @@ gold rows) or the classes are many (Banking77), and at a fixed weight it cost up
 there (docs/benchmarks.md, "A lexical view (TF-IDF)").
 
 So its weight is measured, not set, on gold rows no part of the teacher saw (cross-fitting):
-for each fold of the gold rows, the whole stage (the linear heads' inner rounds, with the
-lexical head among them at each weight of :data:`GRID`) runs on the other folds and a sample of
-the pool, and its teacher scores the fold. The weight is the one whose teacher best predicts
+for each fold of the gold rows, the linear heads' inner rounds (in the pretrained space, which
+no gold label shaped, with the lexical head among them at each weight of :data:`GRID`) run on
+the other folds and a sample of the pool, and their teacher scores the fold. The weight is the one whose teacher best predicts
 the held-out gold rows (log-likelihood, each teacher at its best softening towards uniform, so
 that a flat view cannot win by tempering overconfident heads), and the lexical head must label
 those rows above chance beyond doubt (one-sided binomial test). Weight 0 leaves the teacher
@@ -90,17 +90,19 @@ class StackedWeight:
 
 
 def cross_fitted_teachers(spaces: dict, lexical: tuple, gold: np.ndarray, n_classes: int, fixed: dict,
-                          fixed_gold: dict, weights: dict, *, C: float, grid=GRID, inner_rounds: int = 5, folds: int = 5, max_pool: int = 5000,
-                          prior: str = "predicted", seed: int = 0) -> tuple[dict, np.ndarray]:
+                          fixed_gold: dict, weights: dict, *, C: float, grid=GRID, inner_rounds: int = 5,
+                          folds: int = 5, max_pool: int = 5000, prior: str = "predicted",
+                          seed: int = 0) -> tuple[dict, np.ndarray]:
     """Each weight's teacher's probabilities of every gold row, from a teacher that never saw that row.
 
     The gold rows are split in ``folds``; for each, the linear heads self-train (``inner_rounds``
     rounds, at most ``max_pool`` candidates) on the other folds in ``spaces``, plus the lexical
-    space at each weight of ``grid``, with the ``fixed`` views of the candidates at ``weights``; the
-    heads' weighted mean with ``fixed_gold`` (the same fixed views of the gold rows; views that never
-    saw a gold label, such as the descriptions') scores the fold. A head trained on labels that came from the very
-    gold rows it is judged on looks far better than it is (a space 70% right on the pool scored
-    95-100% on its own gold rows), so nothing is judged on rows its teacher saw.
+    space at each weight of ``grid``, with the ``fixed`` views of the candidates at ``weights``;
+    the heads' weighted mean with ``fixed_gold`` (the same fixed views of the gold rows: views
+    that never saw a gold label, such as the descriptions') scores the fold. A head trained on
+    labels that came from the very gold rows it is judged on looks far better than it is (a
+    space 70% right on the pool scored 95-100% on its own gold rows), so nothing is judged on
+    rows its teacher saw.
 
     Returns ``({weight: (n_gold, n_classes)}, the lexical head's (n_gold, n_classes) at the largest weight)``.
     """
