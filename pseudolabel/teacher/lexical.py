@@ -7,14 +7,14 @@ with different errors. But a bag-of-words head is weak where the teacher's label
 gold rows) or the classes are many (Banking77), and at a fixed weight it cost up to 10 points
 there (docs/benchmarks.md, "A lexical view (TF-IDF)").
 
-So its weight is measured, not set, on gold rows no part of the teacher saw (cross-fitting):
-for each fold of the gold rows, the linear heads' inner rounds (in the pretrained space, which
-no gold label shaped, with the lexical head among them at each weight of :data:`GRID`) run on
-the other folds and a sample of the pool, and their teacher scores the fold. The weight is the one whose teacher best predicts
-the held-out gold rows (log-likelihood, each teacher at its best softening towards uniform, so
-that a flat view cannot win by tempering overconfident heads), and the lexical head must label
-those rows above chance beyond doubt (one-sided binomial test). Weight 0 leaves the teacher
-exactly as it was.
+So its weight is measured, not set, on gold rows no part of the teacher saw (cross-fitting): for
+each fold of the gold rows, the linear heads' inner rounds (in the pretrained space, which no
+gold label shaped, with the lexical head among them at each weight of :data:`GRID`) run on the
+other folds and a sample of the pool, and their teacher scores the fold. The weight is the one
+whose teacher best predicts the held-out gold rows (log-likelihood, each teacher at its best
+softening towards uniform, so that a flat view cannot win by tempering overconfident heads), and
+the lexical head must label those rows above chance beyond doubt (one-sided binomial test).
+Weight 0 leaves the teacher exactly as it was.
 """
 
 from __future__ import annotations
