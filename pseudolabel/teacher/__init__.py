@@ -98,6 +98,11 @@ def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> d
             "linear_cv_accuracy": linear, "weight": weight}
 
 
+def fixed_views(views: dict, weights: dict) -> dict:
+    """The views the linear heads' inner rounds do not change: every view but theirs, of positive weight."""
+    return {name: v for name, v in views.items() if not name.startswith("linear:") and weights.get(name, 1.0) > 0}
+
+
 def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     """The ``linear`` stage: self-trained linear heads in every feature space (:mod:`.linear`)."""
     spaces = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
@@ -105,7 +110,7 @@ def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
         return {}
     stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
                                prior=config.selection.prior, seed=inp.seed)
-    fixed = {name: v for name, v in views.items() if not name.startswith("linear:")}
+    fixed = fixed_views(views, weights)
     views.update(stage.run(spaces, inp.gold, inp.n_classes, fixed, lambda v: weighted_mean(v, weights)))
     return stage.state_
 
@@ -127,7 +132,7 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     if np.bincount(inp.gold, minlength=inp.n_classes).min() < 2:
         return {"weight": 0.0, "skipped": "a class has fewer than two gold rows to hold out"}
     dense = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
-    fixed = {name: v for name, v in views.items() if not name.startswith("linear:") and weights.get(name, 1.0) > 0}
+    fixed = fixed_views(views, weights)
     fixed_gold = {}
     if "descriptions" in fixed:  # zero-shot: it never saw a gold label
         gold_x = inp.spaces["pretrained"][0]

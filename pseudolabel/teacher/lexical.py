@@ -133,10 +133,7 @@ def cross_fitted_teachers(spaces: dict, lexical: tuple, gold: np.ndarray, n_clas
                       lambda v: weighted_mean(v, w_all))
             held_views = {name: np.asarray(v)[held] for name, v in fixed_gold.items()}
             for name, (g, _) in used.items():
-                head = stage.heads_[name]
-                probs = np.zeros((len(held), n_classes))
-                probs[:, head.classes_] = head.predict_proba(g[held])
-                held_views[f"linear:{name}"] = probs
+                held_views[f"linear:{name}"] = LinearSelfTraining._predict(stage.heads_[name], g[held], n_classes)
             teachers[w][held] = weighted_mean(held_views, w_all)
             if w == max(grid):
                 lexical_gold[held] = held_views["linear:lexical"]

@@ -109,11 +109,13 @@ class LinearSelfTraining:
 
     @staticmethod
     def _predict(head, pool, n_classes: int) -> np.ndarray:
+        from scipy import sparse
+
         n = pool.shape[0]  # a sparse matrix has no len()
         out = np.zeros((n, n_classes), dtype=np.float32)
         for start in range(0, n, PREDICT_CHUNK):
             part = pool[start : start + PREDICT_CHUNK]
-            if not hasattr(part, "tocsr"):  # dense or memory-mapped; sparse rows go to scikit-learn as they are
+            if not sparse.issparse(part):  # dense or memory-mapped; sparse rows go to scikit-learn as they are
                 part = np.asarray(part, dtype=np.float32)
             out[start : start + part.shape[0]][:, head.classes_] = head.predict_proba(part)
         return out
