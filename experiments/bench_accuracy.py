@@ -105,7 +105,7 @@ def settings(overrides=()) -> dict:
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
     """``NAME:key=value,key=value`` -> (NAME, overrides): one ablation arm. A comma inside brackets
-    belongs to a list value: ``lex:teacher.views=[descriptions,linear,lexical]``."""
+    belongs to a list value: ``lex:teacher.views=[descriptions,lexical,linear]``."""
     import re
 
     name, sep, rest = text.partition(":")

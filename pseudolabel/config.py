@@ -165,9 +165,9 @@ class TeacherConfig:
     (``inner_rounds`` rounds of self-training of a logistic regression of strength ``linear_c``
     in each feature space of ``spaces``: ``student``, the round's model's own mean-pooled
     features; ``pretrained``, the encoder's sentence embeddings before any training).
-    ``lexical`` (after ``linear``): a TF-IDF head of the texts joins the linear heads, at the weight
-    of {0, 1/4, 1} that best predicts gold rows held out by cross-fitting (not a default: see
-    docs/benchmarks.md, "A lexical view (TF-IDF)").
+    ``lexical`` (before ``linear``): a TF-IDF head of the texts joins the linear heads, at the
+    weight of {0, 1/4, 1} that best predicts gold rows held out by cross-fitting (not a default:
+    see docs/benchmarks.md, "A lexical view (TF-IDF)").
     ``student_view``: whether the student's own probabilities join the combination; off by
     default (the linear head in its features carries it; see docs/benchmarks.md).
     ``class_names``: without label descriptions, string class names in the template "This
@@ -187,8 +187,9 @@ class TeacherConfig:
         for name in self.views:
             _check(name in VIEW_STAGES, "teacher.views", self.views, "a list of " + ", ".join(sorted(VIEW_STAGES)))
         _check("lexical" not in self.views or ("linear" in self.views
-                                                and self.views.index("linear") < self.views.index("lexical")),
-               "teacher.views", self.views, "'linear' before 'lexical' (the lexical head joins the linear heads)")
+                                                and self.views.index("lexical") < self.views.index("linear")),
+               "teacher.views", self.views, "'lexical' before 'linear' (the lexical stage weighs the TF-IDF head "
+               "that the linear stage then self-trains with the others)")
         for name in self.spaces:
             _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
         _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")

@@ -69,9 +69,9 @@ def test_variant_and_set_parse_and_fail_early():
     name, overrides = bench.parse_variant("uniform:selection.prior=uniform, train.label_smoothing=0")
     assert name == "uniform" and overrides == ["selection.prior=uniform", "train.label_smoothing=0"]
     assert bench.settings(overrides)["selection"]["prior"] == "uniform"
-    name, overrides = bench.parse_variant("lex:teacher.views=[descriptions,linear,lexical],loop.max_rounds=2")
-    assert overrides == ["teacher.views=[descriptions,linear,lexical]", "loop.max_rounds=2"], "a list keeps its commas"
-    assert bench.settings(overrides)["teacher"]["views"] == ["descriptions", "linear", "lexical"]
+    name, overrides = bench.parse_variant("lex:teacher.views=[descriptions,lexical,linear],loop.max_rounds=2")
+    assert overrides == ["teacher.views=[descriptions,lexical,linear]", "loop.max_rounds=2"], "a list keeps its commas"
+    assert bench.settings(overrides)["teacher"]["views"] == ["descriptions", "lexical", "linear"]
     with pytest.raises(SystemExit, match="expected NAME"):
         bench.parse_variant("selection.prior=uniform")
     from pseudolabel.errors import ConfigError

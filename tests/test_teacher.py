@@ -278,7 +278,7 @@ def lexical_input(signal: float, seed: int = 1):
 def test_lexical_view_joins_at_a_stacked_weight_where_the_words_say_the_class():
     inp, pool_y = lexical_input(signal=0.9)
     without = Teacher(config()).run(inp)
-    out = Teacher(config(views=["linear", "lexical"])).run(inp)
+    out = Teacher(config(views=["lexical", "linear"])).run(inp)
     state = out.state["lexical"]
     assert state["weight"] > 0 and out.state["combine"]["weights"]["linear:lexical"] == state["weight"]
     assert state["held_out_gold_accuracy"][str(state["weight"])] > state["held_out_gold_accuracy"]["0.0"]
@@ -289,7 +289,7 @@ def test_lexical_view_joins_at_a_stacked_weight_where_the_words_say_the_class():
 def test_lexical_view_that_says_nothing_weighs_zero_and_leaves_the_teacher_as_it_was():
     inp, pool_y = lexical_input(signal=0.0)
     without = Teacher(config()).run(inp)
-    out = Teacher(config(views=["linear", "lexical"])).run(inp)
+    out = Teacher(config(views=["lexical", "linear"])).run(inp)
     assert out.state["lexical"]["weight"] == 0.0
     assert "linear:lexical" not in out.views
     np.testing.assert_array_equal(out.probs, without.probs)
@@ -300,9 +300,9 @@ def test_lexical_view_is_judged_only_in_spaces_no_gold_label_shaped():
     inp, _ = lexical_input(signal=0.9)
     student_only = TeacherInput(round=0, n_classes=2, gold=inp.gold, probs=inp.probs, share=0.5,
                                 spaces={"student": inp.spaces["pretrained"], "lexical": inp.spaces["lexical"]})
-    out = Teacher(config(views=["linear", "lexical"], spaces=["student"])).run(student_only)
+    out = Teacher(config(views=["lexical", "linear"], spaces=["student"])).run(student_only)
     assert out.state["lexical"]["weight"] == 0.0 and "skipped" in out.state["lexical"]
-    assert Teacher(config(views=["linear", "lexical"])).run(inp).state["lexical"]["weight"] > 0
+    assert Teacher(config(views=["lexical", "linear"])).run(inp).state["lexical"]["weight"] > 0
 
 
 def test_stacked_weight_follows_the_held_out_gold_rows():
@@ -324,17 +324,38 @@ def test_stacked_weight_follows_the_held_out_gold_rows():
         StackedWeight().fit({1.0: right}, right, gold)
 
 
-def test_lexical_view_must_follow_the_linear_view():
+def test_lexical_stage_must_come_before_the_linear_stage():
     from pseudolabel.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="'linear' before 'lexical'"):
-        Config.from_dict({"teacher": {"views": ["lexical", "linear"]}})
-    assert Config.from_dict({"teacher": {"views": ["descriptions", "linear", "lexical"]}}).teacher.views[-1] == "lexical"
+    with pytest.raises(ConfigError, match="'lexical' before 'linear'"):
+        Config.from_dict({"teacher": {"views": ["linear", "lexical"]}})
+    with pytest.raises(ConfigError, match="'lexical' before 'linear'"):
+        Config.from_dict({"teacher": {"views": ["descriptions", "lexical"]}})
+    assert Config.from_dict({"teacher": {"views": ["descriptions", "lexical", "linear"]}}).teacher.views[-1] == "linear"
+
+
+def test_lexical_weight_is_decided_before_the_linear_heads_which_then_self_train_once(monkeypatch):
+    from pseudolabel.teacher import linear
+
+    inp, _ = lexical_input(signal=0.9)
+    full_size = []  # the linear stage's runs on every gold row (the cross-fitting's leave a fold out)
+    original = linear.LinearSelfTraining.run
+
+    def counted(self, spaces, gold, n_classes, fixed, combine):
+        if len(gold) == len(inp.gold):
+            full_size.append(sorted(spaces))
+        return original(self, spaces, gold, n_classes, fixed, combine)
+
+    monkeypatch.setattr(linear.LinearSelfTraining, "run", counted)
+    out = Teacher(config(views=["lexical", "linear"])).run(inp)
+    assert out.state["lexical"]["weight"] > 0
+    assert full_size == [["lexical", "pretrained"]], "one run of the linear heads, with the TF-IDF space among them"
+    assert out.state["linear"]["spaces"] == ["lexical", "pretrained"]
 
 
 def test_curriculum_run_with_the_lexical_view_records_its_weight(tmp_path):
     inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, teacher={"inner_rounds": 2,
-                                                                             "views": ["linear", "lexical"]})
+                                                                             "views": ["lexical", "linear"]})
     rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
     assert rounds[-1]["stop"] == "max_rounds"
     for r in range(3):

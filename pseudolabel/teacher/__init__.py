@@ -5,9 +5,10 @@ student has scored the pool; it never sees texts, models or files:
 
 1. **views**: probability views of the candidates. The student's own probabilities come in;
    each stage named in ``teacher.views`` adds its own (:data:`VIEW_STAGES`):
-   ``descriptions`` (zero-shot, from label descriptions), ``linear`` (self-trained linear
-   heads in the student's features and the pretrained encoder's sentence embeddings) and
-   ``lexical`` (a TF-IDF head joining them at a weight stacked on the gold rows, :mod:`.lexical`).
+   ``descriptions`` (zero-shot, from label descriptions), ``lexical`` (whether, and at which
+   weight stacked on the gold rows, a TF-IDF head joins the linear heads, :mod:`.lexical`) and
+   ``linear`` (self-trained linear heads in the student's features, the pretrained encoder's
+   sentence embeddings and, if the lexical stage weighed it above 0, the TF-IDF space).
 2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`).
 3. **select**: the rows to trust (``selection.strategy``, :mod:`pseudolabel.selection`).
 4. **targets**: what each trusted row is trained on (:mod:`.targets`).
@@ -104,8 +105,14 @@ def fixed_views(views: dict, weights: dict) -> dict:
 
 
 def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
-    """The ``linear`` stage: self-trained linear heads in every feature space (:mod:`.linear`)."""
+    """The ``linear`` stage: self-trained linear heads in every feature space (:mod:`.linear`).
+
+    The spaces are ``teacher.spaces``, and the TF-IDF space last when the ``lexical`` stage gave it
+    a positive weight.
+    """
     spaces = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+    if weights.get("linear:lexical", 0) > 0 and "lexical" in inp.spaces:
+        spaces["lexical"] = inp.spaces["lexical"]
     if not spaces:
         return {}
     stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
@@ -116,14 +123,16 @@ def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
 
 
 def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
-    """The ``lexical`` stage: a TF-IDF head joins the linear heads at a weight stacked on the gold rows.
+    """The ``lexical`` stage: the weight at which a TF-IDF head joins the linear heads, stacked on the gold rows.
 
     For each weight of :data:`.lexical.GRID`, the linear stage in the spaces no gold label shaped
     (:data:`UNTRAINED_SPACES`) runs without each fold of the gold rows and its teacher scores
     that fold (cross-fitting, :func:`.lexical.cross_fitted_teachers`); the weight is the one
-    whose teacher best predicts the held-out gold rows (:class:`.lexical.StackedWeight`). At a
-    positive weight the ``linear`` stage's inner rounds run again with it among the spaces; at 0
-    the teacher is unchanged. Runs after ``linear``.
+    whose teacher best predicts the held-out gold rows (:class:`.lexical.StackedWeight`). A
+    positive weight goes into ``weights["linear:lexical"]``, and the ``linear`` stage, which runs
+    next, self-trains a head in the TF-IDF space with the others; at 0 the teacher is unchanged.
+    It needs only the views the linear heads do not change, so it runs before ``linear``, and the
+    linear heads' inner rounds run once.
     """
     if "lexical" not in inp.spaces:
         return {}
@@ -155,10 +164,6 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
              "n_features": int(inp.spaces["lexical"][0].shape[1])}
     if stacked.weight_ > 0:
         weights["linear:lexical"] = stacked.weight_
-        stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
-                                   prior=config.selection.prior, seed=inp.seed)
-        views.update(stage.run({**dense, "lexical": inp.spaces["lexical"]}, inp.gold, inp.n_classes, fixed,
-                               lambda v: weighted_mean(v, weights)))
     return state
 
 
@@ -168,8 +173,8 @@ UNTRAINED_SPACES = ("pretrained",)
 
 VIEW_STAGES: dict[str, Callable] = {
     "descriptions": add_descriptions,
-    "linear": add_linear,
     "lexical": add_lexical,
+    "linear": add_linear,
 }
 """Stages that add probability views, by the name ``teacher.views`` uses; they run in that order."""
 

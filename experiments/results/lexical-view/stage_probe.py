@@ -29,7 +29,7 @@ for ds in sys.argv[2:]:
             inp = TeacherInput(round=0, n_classes=K, gold=gy, probs={"student": np.full((len(py), K), 1.0 / K)},
                                spaces={"pretrained": (gx, px), "lexical": lex}, descriptions=desc, share=1 / 3, seed=seed)
             line = f"{ds} s{seed} {'+desc' if desc is not None else '     '}"
-            for views in (["descriptions", "linear"], ["descriptions", "linear", "lexical"]):
+            for views in (["descriptions", "linear"], ["descriptions", "lexical", "linear"]):
                 cfg = Config.from_dict({"teacher": {"views": views, "spaces": ["pretrained"]}})
                 t0 = time.time()
                 out = Teacher(cfg).run(inp)
