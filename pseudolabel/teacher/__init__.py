@@ -104,13 +104,18 @@ def fixed_views(views: dict, weights: dict) -> dict:
     return {name: v for name, v in views.items() if not name.startswith("linear:") and weights.get(name, 1.0) > 0}
 
 
+def configured_spaces(inp: TeacherInput, config) -> dict:
+    """The feature spaces of ``teacher.spaces`` that the round scored, in that order."""
+    return {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+
+
 def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     """The ``linear`` stage: self-trained linear heads in every feature space (:mod:`.linear`).
 
     The spaces are ``teacher.spaces``, and the TF-IDF space last when the ``lexical`` stage gave it
     a positive weight.
     """
-    spaces = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+    spaces = configured_spaces(inp, config)
     if weights.get("linear:lexical", 0) > 0 and "lexical" in inp.spaces:
         spaces["lexical"] = inp.spaces["lexical"]
     if not spaces:
@@ -140,7 +145,7 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
         return {"weight": 0.0, "skipped": "the student's own view has no held-out gold probabilities"}
     if np.bincount(inp.gold, minlength=inp.n_classes).min() < 2:
         return {"weight": 0.0, "skipped": "a class has fewer than two gold rows to hold out"}
-    dense = {name: inp.spaces[name] for name in config.teacher.spaces if name in inp.spaces}
+    dense = configured_spaces(inp, config)
     fixed = fixed_views(views, weights)
     fixed_gold = {}
     if "descriptions" in fixed:  # zero-shot: it never saw a gold label
