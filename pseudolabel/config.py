@@ -172,6 +172,10 @@ class TeacherConfig:
     default (the linear head in its features carries it; see docs/benchmarks.md).
     ``class_names``: without label descriptions, string class names in the template "This
     sentence is {name}." serve as descriptions (a view only, never training rows).
+    ``neighbours``: after the views are combined, each candidate's probabilities move
+    ``neighbour_weight`` of the way to the mean of its ``neighbours`` nearest candidates' in the
+    pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 turns it
+    off.
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -180,6 +184,8 @@ class TeacherConfig:
     linear_c: float = 10.0
     student_view: bool = False
     class_names: bool = False
+    neighbours: int = 0
+    neighbour_weight: float = 0.5
 
     def validate(self) -> None:
         from .teacher import VIEW_STAGES
@@ -194,6 +200,8 @@ class TeacherConfig:
             _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
         _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")
         _check(self.linear_c > 0, "teacher.linear_c", self.linear_c, "a number > 0")
+        _check(self.neighbours >= 0, "teacher.neighbours", self.neighbours, "an integer >= 0 (0: off)")
+        _check(0 <= self.neighbour_weight <= 1, "teacher.neighbour_weight", self.neighbour_weight, "a number in [0, 1]")
         _check(self.student_view or ("linear" in self.views and bool(self.spaces)), "teacher.student_view",
                self.student_view, "true, unless teacher.views has 'linear' with at least one space "
                "(without the student's view, the linear heads are the teacher)")

@@ -119,7 +119,7 @@ def curriculum_run(tmp_path, n_pool=12, **overrides):
     vectors = {t: ([1.0, 0.1] if lab == "a" else [0.1, 1.0]) for t, lab in zip(LABELED.text, LABELED.label)}
     vectors.update({f"p{i}": ([1.0, 0.2] if g == "a" else [0.2, 1.0]) for i, g in enumerate(gold)})
     values = {"output_dir": str(tmp_path / "run"), "loop": {"max_rounds": 3},
-              "teacher": {"inner_rounds": 2}, **overrides}
+              "teacher": {"inner_rounds": 2, "neighbours": 10}, **overrides}
     cfg = Config.from_dict(values)
     inputs = load_inputs(LABELED, pool, label_descriptions=None)
     state = RunState(cfg.output_dir)
@@ -137,9 +137,11 @@ def test_curriculum_relabels_the_whole_pool_and_ends_on_all_of_it(tmp_path):
     for r in range(3):
         folder = state.round_dir(r)
         teacher = json.loads((folder / "teacher.json").read_text())
-        assert set(teacher) >= {"linear", "combine", "select"} and teacher["select"]["share"] == pytest.approx((r + 1) / 3)
+        assert set(teacher) >= {"linear", "combine", "neighbours", "select"}
+        assert teacher["select"]["share"] == pytest.approx((r + 1) / 3)
+        assert teacher["neighbours"]["k"] == 10 and teacher["neighbours"]["n_reference"] == 12
         assert np.load(folder / "teacher_probs.npy").shape == (12, 2)
-        assert set(rounds[r]["view_accuracy"]) == {"student", "linear:student", "linear:pretrained"}
+        assert set(rounds[r]["view_accuracy"]) == {"student", "linear:student", "linear:pretrained", "combined"}
     assert not (state.round_dir(3) / "teacher.json").exists(), "the last round labels nothing"
     assert rounds[2]["pseudo_precision"] == 1.0 and rounds[2]["n_selected"] == 12
     assert not list(state.root.glob(".tmp-*")), "scratch files of the pool's scores are removed"

@@ -9,7 +9,9 @@ student has scored the pool; it never sees texts, models or files:
    weight stacked on the gold rows, a TF-IDF head joins the linear heads, :mod:`.lexical`) and
    ``linear`` (self-trained linear heads in the student's features, the pretrained encoder's
    sentence embeddings and, if the lexical stage weighed it above 0, the TF-IDF space).
-2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`).
+2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`),
+   then moved towards each candidate's nearest neighbours' in the pretrained space
+   (``teacher.neighbours``, :mod:`.neighbours`).
 3. **select**: the rows to trust (``selection.strategy``, :mod:`pseudolabel.selection`).
 4. **targets**: what each trusted row is trained on (:mod:`.targets`).
 
@@ -29,6 +31,7 @@ from .combine import weighted_mean
 from .descriptions import DescriptionView
 from .lexical import StackedWeight, cross_fitted_teachers
 from .linear import LinearSelfTraining
+from .neighbours import NeighbourSmoothing
 from .targets import TrainTargets, build_targets
 
 
@@ -172,6 +175,28 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     return state
 
 
+def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, config) -> tuple[np.ndarray, dict]:
+    """The combination moved towards each candidate's nearest neighbours' (:mod:`.neighbours`).
+
+    Neighbours are found in the ``"pretrained"`` space, which no pseudo-label has shaped. The
+    combination before smoothing is kept as the view ``"combined"`` (weight 0: reported, never
+    voted) so that a run with hidden pool labels shows what the smoothing changed.
+    """
+    k, weight = config.teacher.neighbours, config.teacher.neighbour_weight
+    if k == 0 or weight == 0:
+        return combined, {}
+    if "pretrained" not in inp.spaces:
+        return combined, {"skipped": "no pretrained space to find neighbours in"}
+    if len(combined) < 2:
+        return combined, {"skipped": "fewer than two candidates"}
+    smoothing = NeighbourSmoothing(k=k, weight=weight, seed=inp.seed).fit(inp.spaces["pretrained"][1])
+    smoothed = smoothing.transform(combined)
+    views["combined"] = combined
+    changed = float(np.mean(smoothed.argmax(axis=1) != combined.argmax(axis=1)))
+    return smoothed, {"k": smoothing.neighbours_.shape[1], "weight": weight, "space": "pretrained",
+                      "n_reference": smoothing.n_reference_, "changed": changed}
+
+
 UNTRAINED_SPACES = ("pretrained",)
 """Feature spaces no gold label has shaped: the only ones the lexical stage's cross-fitting uses."""
 
@@ -201,6 +226,7 @@ class Teacher:
             state[name] = VIEW_STAGES[name](views, weights, inp, cfg)
         combined = weighted_mean(views, weights)
         state["combine"] = {"weights": {name: weights.get(name, 1.0) for name in views}}
+        combined, state["neighbours"] = smooth_by_neighbours(combined, views, inp, cfg)
         picks = select(combined, cfg.selection, round=inp.round, share=inp.share)
         state["select"] = {"strategy": cfg.selection.strategy, "share": inp.share, "n_picked": len(picks),
                            "per_class": np.bincount(picks.labels, minlength=inp.n_classes).tolist()}
