@@ -174,8 +174,9 @@ class TeacherConfig:
     sentence is {name}." serve as descriptions (a view only, never training rows).
     ``neighbours``: after the views are combined, each candidate's probabilities move
     ``neighbour_weight`` of the way to the mean of its ``neighbours`` nearest candidates' in the
-    pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 turns it
-    off.
+    pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 (the
+    default) turns it off: it raised the teacher's pool accuracy almost everywhere but lost 2
+    points on an AG News seed end to end (docs/benchmarks.md).
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
