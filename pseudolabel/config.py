@@ -188,6 +188,11 @@ class TeacherConfig:
     neighbours: int = 0
     neighbour_weight: float = 0.5
 
+    @property
+    def smooths(self) -> bool:
+        """Whether the neighbour smoothing step runs (``neighbours`` and ``neighbour_weight`` above 0)."""
+        return self.neighbours > 0 and self.neighbour_weight > 0
+
     def validate(self) -> None:
         from .teacher import VIEW_STAGES
 

@@ -182,9 +182,9 @@ def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, c
     combination before smoothing is kept as the view ``"combined"`` (weight 0: reported, never
     voted) so that a run with hidden pool labels shows what the smoothing changed.
     """
-    k, weight = config.teacher.neighbours, config.teacher.neighbour_weight
-    if k == 0 or weight == 0:
+    if not config.teacher.smooths:
         return combined, {}
+    k, weight = config.teacher.neighbours, config.teacher.neighbour_weight
     if "pretrained" not in inp.spaces:
         return combined, {"skipped": "no pretrained space to find neighbours in"}
     if len(combined) < 2:
