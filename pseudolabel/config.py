@@ -175,8 +175,10 @@ class TeacherConfig:
     ``neighbours``: after the views are combined, each candidate's probabilities move
     ``neighbour_weight`` of the way to the mean of its ``neighbours`` nearest candidates' in the
     pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 (the
-    default) turns it off: it raised the teacher's pool accuracy almost everywhere but lost 2
-    points on an AG News seed end to end (docs/benchmarks.md).
+    default) turns it off. ``neighbour_rounds``: ``last`` smooths only the last round's teacher
+    (the one whose picks are the whole pool, so the smoothing changes labels and not which rows
+    the curriculum takes first); ``all`` smooths every round's (it lost 2 points on an AG News
+    seed end to end; docs/benchmarks.md).
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -187,11 +189,16 @@ class TeacherConfig:
     class_names: bool = False
     neighbours: int = 0
     neighbour_weight: float = 0.5
+    neighbour_rounds: str = "last"
 
     @property
     def smooths(self) -> bool:
-        """Whether the neighbour smoothing step runs (``neighbours`` and ``neighbour_weight`` above 0)."""
+        """Whether the neighbour smoothing is on (``neighbours`` and ``neighbour_weight`` above 0)."""
         return self.neighbours > 0 and self.neighbour_weight > 0
+
+    def smooths_round(self, round: int, max_rounds: int) -> bool:
+        """Whether round ``round``'s teacher (of ``max_rounds``) is smoothed (``neighbour_rounds``)."""
+        return self.smooths and (self.neighbour_rounds == "all" or round + 1 >= max_rounds)
 
     def validate(self) -> None:
         from .teacher import VIEW_STAGES
@@ -208,12 +215,15 @@ class TeacherConfig:
         _check(self.linear_c > 0, "teacher.linear_c", self.linear_c, "a number > 0")
         _check(self.neighbours >= 0, "teacher.neighbours", self.neighbours, "an integer >= 0 (0: off)")
         _check(0 <= self.neighbour_weight <= 1, "teacher.neighbour_weight", self.neighbour_weight, "a number in [0, 1]")
+        _check(self.neighbour_rounds in NEIGHBOUR_ROUNDS, "teacher.neighbour_rounds", self.neighbour_rounds,
+               "one of " + ", ".join(NEIGHBOUR_ROUNDS))
         _check(self.student_view or ("linear" in self.views and bool(self.spaces)), "teacher.student_view",
                self.student_view, "true, unless teacher.views has 'linear' with at least one space "
                "(without the student's view, the linear heads are the teacher)")
 
 
 SPACES = ("student", "pretrained")
+NEIGHBOUR_ROUNDS = ("last", "all")
 
 
 @dataclass

@@ -221,7 +221,7 @@ def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config
     if descriptions is None and cfg.class_names:
         descriptions = name_descriptions(inputs.label_set.classes)
     needs_pretrained = ("linear" in cfg.views and "pretrained" in cfg.spaces) or (
-        "descriptions" in cfg.views and descriptions is not None) or cfg.smooths
+        "descriptions" in cfg.views and descriptions is not None) or cfg.smooths_round(r, config.loop.max_rounds)
     if embedder is not None and needs_pretrained:
         gold_emb = state.cached_array("pretrained-labeled", (len(inputs.labeled_texts), embedder.dim),
                                       lambda o: embedder.embed(inputs.labeled_texts, out=o))

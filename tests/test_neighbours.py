@@ -76,8 +76,8 @@ def student_only(**teacher):
 def test_the_teacher_selects_from_the_smoothed_probabilities():
     gold_x, gold_y = blobs(5, 7)
     pool_x, pool_y = blobs(200, 8)
-    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": unsure_where_wrong(pool_y, 0.25, 9)},
-                       spaces={"pretrained": (gold_x, pool_x)}, share=1.0)
+    inp = TeacherInput(round=2, n_classes=2, gold=gold_y, probs={"student": unsure_where_wrong(pool_y, 0.25, 9)},
+                       spaces={"pretrained": (gold_x, pool_x)}, share=1.0)  # round 2 of 3: the last
     off = Teacher(student_only(neighbours=0)).run(inp)
     on = Teacher(student_only(neighbours=10, neighbour_weight=0.5)).run(inp)
     assert off.state["neighbours"] == {} and "combined" not in off.views
@@ -95,14 +95,31 @@ def test_without_the_pretrained_space_the_smoothing_says_it_was_skipped():
     gold_x, gold_y = blobs(5, 7)
     pool_x, pool_y = blobs(20, 8)
     student = noisy_student(pool_y, 0.25, 9)
-    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": student},
+    inp = TeacherInput(round=2, n_classes=2, gold=gold_y, probs={"student": student},
                        spaces={"student": (gold_x, pool_x)}, share=1.0)
     out = Teacher(student_only(neighbours=10)).run(inp)
     assert "skipped" in out.state["neighbours"]
     np.testing.assert_allclose(out.probs, student)
 
 
-@pytest.mark.parametrize("key, value", [("neighbours", -1), ("neighbour_weight", 1.5), ("neighbour_weight", -0.1)])
+@pytest.mark.parametrize("rounds, smoothed", [("last", [False, False, True]), ("all", [True, True, True])])
+def test_neighbour_rounds_last_smooths_only_the_teacher_of_the_last_round(rounds, smoothed):
+    gold_x, gold_y = blobs(5, 7)
+    pool_x, pool_y = blobs(100, 8)
+    student = unsure_where_wrong(pool_y, 0.25, 9)
+    config = student_only(neighbours=10, neighbour_rounds=rounds)  # loop.max_rounds: 3, rounds 0, 1, 2
+    for r, expected in enumerate(smoothed):
+        inp = TeacherInput(round=r, n_classes=2, gold=gold_y, probs={"student": student},
+                           spaces={"pretrained": (gold_x, pool_x)}, share=(r + 1) / 3)
+        out = Teacher(config).run(inp)
+        assert ("combined" in out.views) == expected and ("k" in out.state["neighbours"]) == expected
+        assert not np.allclose(out.probs, student) if expected else np.array_equal(out.probs, student)
+        if not expected:
+            assert "not the last" in out.state["neighbours"]["skipped"]
+
+
+@pytest.mark.parametrize("key, value", [("neighbours", -1), ("neighbour_weight", 1.5), ("neighbour_weight", -0.1),
+                                        ("neighbour_rounds", "first")])
 def test_bad_neighbour_settings_name_the_key(key, value):
     with pytest.raises(ConfigError, match=f"teacher.{key}"):
         Config.from_dict({"teacher": {key: value}})

@@ -139,9 +139,12 @@ def test_curriculum_relabels_the_whole_pool_and_ends_on_all_of_it(tmp_path):
         teacher = json.loads((folder / "teacher.json").read_text())
         assert set(teacher) >= {"linear", "combine", "neighbours", "select"}
         assert teacher["select"]["share"] == pytest.approx((r + 1) / 3)
-        assert teacher["neighbours"]["k"] == 10 and teacher["neighbours"]["n_reference"] == 12
+        last = r == 2  # teacher.neighbour_rounds: last smooths only the teacher whose picks are the whole pool
+        assert (teacher["neighbours"].get("k") == 10) == last and ("skipped" in teacher["neighbours"]) != last
         assert np.load(folder / "teacher_probs.npy").shape == (12, 2)
-        assert set(rounds[r]["view_accuracy"]) == {"student", "linear:student", "linear:pretrained", "combined"}
+        assert set(rounds[r]["view_accuracy"]) == {"student", "linear:student", "linear:pretrained"} | (
+            {"combined"} if last else set())
+    assert json.loads((state.round_dir(2) / "teacher.json").read_text())["neighbours"]["n_reference"] == 12
     assert not (state.round_dir(3) / "teacher.json").exists(), "the last round labels nothing"
     assert rounds[2]["pseudo_precision"] == 1.0 and rounds[2]["n_selected"] == 12
     assert not list(state.root.glob(".tmp-*")), "scratch files of the pool's scores are removed"

@@ -180,10 +180,13 @@ def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, c
 
     Neighbours are found in the ``"pretrained"`` space, which no pseudo-label has shaped. The
     combination before smoothing is kept as the view ``"combined"`` (weight 0: reported, never
-    voted) so that a run with hidden pool labels shows what the smoothing changed.
+    voted) so that a run with hidden pool labels shows what the smoothing changed. With
+    ``teacher.neighbour_rounds: last`` only the last round's teacher is smoothed.
     """
     if not config.teacher.smooths:
         return combined, {}
+    if not config.teacher.smooths_round(inp.round, config.loop.max_rounds):
+        return combined, {"skipped": f"round {inp.round} is not the last (teacher.neighbour_rounds: last)"}
     k, weight = config.teacher.neighbours, config.teacher.neighbour_weight
     if "pretrained" not in inp.spaces:
         return combined, {"skipped": "no pretrained space to find neighbours in"}
