@@ -174,11 +174,12 @@ class TeacherConfig:
     sentence is {name}." serve as descriptions (a view only, never training rows).
     ``neighbours``: after the views are combined, each candidate's probabilities move
     ``neighbour_weight`` of the way to the mean of its ``neighbours`` nearest candidates' in the
-    pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 (the
-    default) turns it off. ``neighbour_rounds``: ``last`` smooths only the last round's teacher
-    (the one whose picks are the whole pool, so the smoothing changes labels and not which rows
-    the curriculum takes first); ``all`` smooths every round's (it lost 2 points on an AG News
-    seed end to end; docs/benchmarks.md).
+    pretrained encoder's sentence embeddings (:mod:`pseudolabel.teacher.neighbours`); 0 turns
+    it off. ``neighbour_rounds``: ``last`` (the default) smooths only the last round's teacher,
+    the one whose picks are the whole pool, so the smoothing changes labels and not which rows
+    the curriculum takes first; ``all`` smooths every round's (it lost 2 points on an AG News
+    seed end to end, a class's share shrinking round after round). Both measured in
+    docs/benchmarks.md.
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -187,7 +188,7 @@ class TeacherConfig:
     linear_c: float = 10.0
     student_view: bool = False
     class_names: bool = False
-    neighbours: int = 0
+    neighbours: int = 10
     neighbour_weight: float = 0.5
     neighbour_rounds: str = "last"
 

@@ -10,8 +10,8 @@ student has scored the pool; it never sees texts, models or files:
    ``linear`` (self-trained linear heads in the student's features, the pretrained encoder's
    sentence embeddings and, if the lexical stage weighed it above 0, the TF-IDF space).
 2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`),
-   then moved towards each candidate's nearest neighbours' in the pretrained space
-   (``teacher.neighbours``, :mod:`.neighbours`).
+   in the last round then moved towards each candidate's nearest neighbours' in the
+   pretrained space (``teacher.neighbours``, ``teacher.neighbour_rounds``, :mod:`.neighbours`).
 3. **select**: the rows to trust (``selection.strategy``, :mod:`pseudolabel.selection`).
 4. **targets**: what each trusted row is trained on (:mod:`.targets`).
 
