@@ -7,6 +7,7 @@ import pytest
 
 from pseudolabel.config import Config
 from pseudolabel.errors import ConfigError
+from pseudolabel.selection.curriculum import curriculum_share
 from pseudolabel.teacher import Teacher, TeacherInput
 from pseudolabel.teacher.neighbours import NeighbourSmoothing
 
@@ -73,11 +74,19 @@ def student_only(**teacher):
     return Config.from_dict({"teacher": {"views": [], "student_view": True, **teacher}})
 
 
-def test_the_teacher_selects_from_the_smoothed_probabilities():
+def pool_case(n_per_class: int, student_of, *, round: int = 2, space: str = "pretrained"):
+    """Round ``round`` (of 3; 2 is the last) of a teacher over two clusters: its input, the pool's
+    classes and the student's probabilities ``student_of(pool classes)``."""
     gold_x, gold_y = blobs(5, 7)
-    pool_x, pool_y = blobs(200, 8)
-    inp = TeacherInput(round=2, n_classes=2, gold=gold_y, probs={"student": unsure_where_wrong(pool_y, 0.25, 9)},
-                       spaces={"pretrained": (gold_x, pool_x)}, share=1.0)  # round 2 of 3: the last
+    pool_x, pool_y = blobs(n_per_class, 8)
+    student = student_of(pool_y)
+    inp = TeacherInput(round=round, n_classes=2, gold=gold_y, probs={"student": student},
+                       spaces={space: (gold_x, pool_x)}, share=curriculum_share(round, 3))
+    return inp, pool_y, student
+
+
+def test_the_teacher_selects_from_the_smoothed_probabilities():
+    inp, pool_y, _ = pool_case(200, lambda y: unsure_where_wrong(y, 0.25, 9))
     off = Teacher(student_only(neighbours=0)).run(inp)
     on = Teacher(student_only(neighbours=10, neighbour_weight=0.5)).run(inp)
     assert off.state["neighbours"] == {} and "combined" not in off.views
@@ -92,11 +101,7 @@ def test_the_teacher_selects_from_the_smoothed_probabilities():
 
 
 def test_without_the_pretrained_space_the_smoothing_says_it_was_skipped():
-    gold_x, gold_y = blobs(5, 7)
-    pool_x, pool_y = blobs(20, 8)
-    student = noisy_student(pool_y, 0.25, 9)
-    inp = TeacherInput(round=2, n_classes=2, gold=gold_y, probs={"student": student},
-                       spaces={"student": (gold_x, pool_x)}, share=1.0)
+    inp, _, student = pool_case(20, lambda y: noisy_student(y, 0.25, 9), space="student")
     out = Teacher(student_only(neighbours=10)).run(inp)
     assert "skipped" in out.state["neighbours"]
     np.testing.assert_allclose(out.probs, student)
@@ -104,13 +109,9 @@ def test_without_the_pretrained_space_the_smoothing_says_it_was_skipped():
 
 @pytest.mark.parametrize("rounds, smoothed", [("last", [False, False, True]), ("all", [True, True, True])])
 def test_neighbour_rounds_last_smooths_only_the_teacher_of_the_last_round(rounds, smoothed):
-    gold_x, gold_y = blobs(5, 7)
-    pool_x, pool_y = blobs(100, 8)
-    student = unsure_where_wrong(pool_y, 0.25, 9)
     config = student_only(neighbours=10, neighbour_rounds=rounds)  # loop.max_rounds: 3, rounds 0, 1, 2
     for r, expected in enumerate(smoothed):
-        inp = TeacherInput(round=r, n_classes=2, gold=gold_y, probs={"student": student},
-                           spaces={"pretrained": (gold_x, pool_x)}, share=(r + 1) / 3)
+        inp, _, student = pool_case(100, lambda y: unsure_where_wrong(y, 0.25, 9), round=r)
         out = Teacher(config).run(inp)
         assert ("combined" in out.views) == expected and ("k" in out.state["neighbours"]) == expected
         assert not np.allclose(out.probs, student) if expected else np.array_equal(out.probs, student)
