@@ -31,7 +31,7 @@ from .combine import weighted_mean
 from .descriptions import DescriptionView
 from .lexical import StackedWeight, cross_fitted_teachers
 from .linear import LinearSelfTraining
-from .neighbours import NeighbourSmoothing, hold_shares
+from .neighbours import NeighbourSmoothing, hold_shares, per_class, rows_moved
 from .targets import TrainTargets, build_targets
 
 
@@ -195,16 +195,14 @@ def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, c
         return combined, {"skipped": "fewer than two candidates"}
     smoothing = NeighbourSmoothing(k=k, weight=weight, seed=inp.seed).fit(inp.spaces["pretrained"][1])
     smoothed = smoothing.transform(combined)
-    before = np.bincount(combined.argmax(axis=1), minlength=combined.shape[1])
     state = {"k": smoothing.neighbours_.shape[1], "weight": weight, "space": "pretrained",
              "n_reference": smoothing.n_reference_, "shares": config.teacher.neighbour_shares}
     if config.teacher.neighbour_shares == "held":
-        state["moved_before_holding"] = int(np.abs(np.bincount(smoothed.argmax(axis=1), minlength=len(before))
-                                                   - before).sum() // 2)
-        smoothed = hold_shares(smoothed, before)
+        state["moved_before_holding"] = rows_moved(combined, smoothed)
+        smoothed = hold_shares(smoothed, per_class(combined))
     views["combined"] = combined
     state["changed"] = float(np.mean(smoothed.argmax(axis=1) != combined.argmax(axis=1)))
-    state["moved"] = int(np.abs(np.bincount(smoothed.argmax(axis=1), minlength=len(before)) - before).sum() // 2)
+    state["moved"] = rows_moved(combined, smoothed)
     return smoothed, state
 
 

@@ -82,6 +82,16 @@ class NeighbourSmoothing:
         return out
 
 
+def per_class(probs: np.ndarray) -> np.ndarray:
+    """How many rows predict each class (the argmax of ``probs``)."""
+    return np.bincount(np.asarray(probs).argmax(axis=1), minlength=np.shape(probs)[1])
+
+
+def rows_moved(before: np.ndarray, after: np.ndarray) -> int:
+    """Rows that changed class on balance between two probability matrices of the same rows."""
+    return int(np.abs(per_class(after) - per_class(before)).sum() // 2)
+
+
 def hold_shares(probs: np.ndarray, counts: np.ndarray, *, max_iter: int = 200) -> np.ndarray:
     """``probs`` reweighted per class so that as many rows as ``counts`` says predict each class.
 
@@ -101,7 +111,7 @@ def hold_shares(probs: np.ndarray, counts: np.ndarray, *, max_iter: int = 200) -
     tolerance = max(1.0, 0.001 * n)
     step = 0.5
     for _ in range(max_iter):
-        now = np.bincount((log_p + offset).argmax(axis=1), minlength=n_classes)
+        now = per_class(log_p + offset)
         if np.abs(now - counts).sum() / 2 <= tolerance:
             break
         offset += step * (np.log(counts + 1) - np.log(now + 1))
