@@ -179,10 +179,7 @@ class TeacherConfig:
     the one whose picks are the whole pool, so the smoothing changes labels and not which rows
     the curriculum takes first; ``all`` smooths every round's (it lost 2 points on an AG News
     seed end to end, a class's share shrinking round after round). Both measured in
-    docs/benchmarks.md. ``neighbour_shares``: ``free`` (the default) lets the smoothing move
-    rows between classes as it will; ``held`` gives each class as many rows after smoothing as
-    before (:func:`pseudolabel.teacher.neighbours.hold_shares`), so a smoothed round cannot
-    pass a changed class share on to the next student.
+    docs/benchmarks.md.
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -194,7 +191,6 @@ class TeacherConfig:
     neighbours: int = 10
     neighbour_weight: float = 0.5
     neighbour_rounds: str = "last"
-    neighbour_shares: str = "free"
 
     @property
     def smooths(self) -> bool:
@@ -222,8 +218,6 @@ class TeacherConfig:
         _check(0 <= self.neighbour_weight <= 1, "teacher.neighbour_weight", self.neighbour_weight, "a number in [0, 1]")
         _check(self.neighbour_rounds in NEIGHBOUR_ROUNDS, "teacher.neighbour_rounds", self.neighbour_rounds,
                "one of " + ", ".join(NEIGHBOUR_ROUNDS))
-        _check(self.neighbour_shares in NEIGHBOUR_SHARES, "teacher.neighbour_shares", self.neighbour_shares,
-               "one of " + ", ".join(NEIGHBOUR_SHARES))
         _check(self.student_view or ("linear" in self.views and bool(self.spaces)), "teacher.student_view",
                self.student_view, "true, unless teacher.views has 'linear' with at least one space "
                "(without the student's view, the linear heads are the teacher)")
@@ -231,7 +225,6 @@ class TeacherConfig:
 
 SPACES = ("student", "pretrained")
 NEIGHBOUR_ROUNDS = ("last", "all")
-NEIGHBOUR_SHARES = ("free", "held")
 
 
 @dataclass

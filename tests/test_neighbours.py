@@ -9,7 +9,7 @@ from pseudolabel.config import Config
 from pseudolabel.errors import ConfigError
 from pseudolabel.selection.curriculum import curriculum_share
 from pseudolabel.teacher import Teacher, TeacherInput
-from pseudolabel.teacher.neighbours import NeighbourSmoothing, hold_shares
+from pseudolabel.teacher.neighbours import NeighbourSmoothing
 
 from .test_teacher import blobs, noisy_student
 
@@ -119,18 +119,6 @@ def test_neighbour_rounds_last_smooths_only_the_teacher_of_the_last_round(rounds
             assert "not the last" in out.state["neighbours"]["skipped"]
 
 
-def test_hold_shares_gives_each_class_the_rows_asked_for():
-    rng = np.random.default_rng(11)
-    probs = rng.dirichlet([1.0, 1.0, 1.0], size=3000)
-    now = np.bincount(probs.argmax(1), minlength=3)
-    target = np.array([1500, 1000, 500])
-    held = hold_shares(probs, target)
-    assert np.abs(now - target).sum() > 1000
-    assert np.abs(np.bincount(held.argmax(1), minlength=3) - target).sum() / 2 <= 3  # 0.1% of the rows
-    np.testing.assert_allclose(held.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(hold_shares(probs, now).argmax(1), probs.argmax(1))
-
-
 def one_class_too_many(y: np.ndarray, seed: int) -> np.ndarray:
     """Right and 0.9 sure, but on a scattered 20% of class 0's rows 0.65 sure of class 1."""
     rng = np.random.default_rng(seed)
@@ -139,22 +127,17 @@ def one_class_too_many(y: np.ndarray, seed: int) -> np.ndarray:
     return np.where(np.where(wrong, 1, y)[:, None] == np.arange(2), sure, 1 - sure)
 
 
-@pytest.mark.parametrize("shares", ["free", "held"])
-def test_neighbour_shares_held_keeps_each_class_as_many_rows_as_before_smoothing(shares):
+def test_the_smoothing_reports_the_rows_it_moved_between_classes():
     inp, pool_y, student = pool_case(200, lambda y: one_class_too_many(y, 12))
-    out = Teacher(student_only(neighbours=10, neighbour_shares=shares)).run(inp)
+    out = Teacher(student_only(neighbours=10)).run(inp)
     before, after = np.bincount(student.argmax(1), minlength=2), np.bincount(out.probs.argmax(1), minlength=2)
-    state = out.state["neighbours"]
-    assert before[1] > 230 and state["shares"] == shares and state["changed"] > 0
-    if shares == "free":
-        assert after[1] < 215 and state["moved"] == (before[1] - after[1]) and "moved_before_holding" not in state
-    else:
-        assert abs(after[1] - before[1]) <= 1 and state["moved"] <= 1 and state["moved_before_holding"] > 15
+    assert before[1] > 230 and after[1] < 215, "the wrong class-1 rows inside class 0 went back to class 0"
+    assert out.state["neighbours"]["moved"] == before[1] - after[1]
     json.dumps(out.state)
 
 
 @pytest.mark.parametrize("key, value", [("neighbours", -1), ("neighbour_weight", 1.5), ("neighbour_weight", -0.1),
-                                        ("neighbour_rounds", "first"), ("neighbour_shares", "fixed")])
+                                        ("neighbour_rounds", "first")])
 def test_bad_neighbour_settings_name_the_key(key, value):
     with pytest.raises(ConfigError, match=f"teacher.{key}"):
         Config.from_dict({"teacher": {key: value}})

@@ -31,7 +31,7 @@ from .combine import weighted_mean
 from .descriptions import DescriptionView
 from .lexical import StackedWeight, cross_fitted_teachers
 from .linear import LinearSelfTraining
-from .neighbours import NeighbourSmoothing, hold_shares, per_class, rows_moved
+from .neighbours import NeighbourSmoothing, rows_moved
 from .targets import TrainTargets, build_targets
 
 
@@ -181,8 +181,8 @@ def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, c
     Neighbours are found in the ``"pretrained"`` space, which no pseudo-label has shaped. The
     combination before smoothing is kept as the view ``"combined"`` (weight 0: reported, never
     voted) so that a run with hidden pool labels shows what the smoothing changed. With
-    ``teacher.neighbour_rounds: last`` only the last round's teacher is smoothed; with
-    ``teacher.neighbour_shares: held`` each class keeps as many rows as the combination gave it.
+    ``teacher.neighbour_rounds: last`` only the last round's teacher is smoothed. ``moved``
+    reports how many rows changed class on balance (the class shares the smoothing shifted).
     """
     if not config.teacher.smooths:
         return combined, {}
@@ -195,15 +195,11 @@ def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, c
         return combined, {"skipped": "fewer than two candidates"}
     smoothing = NeighbourSmoothing(k=k, weight=weight, seed=inp.seed).fit(inp.spaces["pretrained"][1])
     smoothed = smoothing.transform(combined)
-    state = {"k": smoothing.neighbours_.shape[1], "weight": weight, "space": "pretrained",
-             "n_reference": smoothing.n_reference_, "shares": config.teacher.neighbour_shares}
-    if config.teacher.neighbour_shares == "held":
-        state["moved_before_holding"] = rows_moved(combined, smoothed)
-        smoothed = hold_shares(smoothed, per_class(combined))
     views["combined"] = combined
-    state["changed"] = float(np.mean(smoothed.argmax(axis=1) != combined.argmax(axis=1)))
-    state["moved"] = rows_moved(combined, smoothed)
-    return smoothed, state
+    changed = float(np.mean(smoothed.argmax(axis=1) != combined.argmax(axis=1)))
+    return smoothed, {"k": smoothing.neighbours_.shape[1], "weight": weight, "space": "pretrained",
+                      "n_reference": smoothing.n_reference_, "changed": changed,
+                      "moved": rows_moved(combined, smoothed)}
 
 
 UNTRAINED_SPACES = ("pretrained",)

@@ -92,34 +92,6 @@ def rows_moved(before: np.ndarray, after: np.ndarray) -> int:
     return int(np.abs(per_class(after) - per_class(before)).sum() // 2)
 
 
-def hold_shares(probs: np.ndarray, counts: np.ndarray, *, max_iter: int = 200) -> np.ndarray:
-    """``probs`` reweighted per class so that as many rows as ``counts`` says predict each class.
-
-    Smoothing pulls the rows on a class's border towards the class around them, which is what
-    makes it more accurate, but it also moves whole shares: on AG News seed 0, smoothing every
-    round gave Sci/Tech fewer rows each round, and each student learned the smaller share from
-    its picks. Holding the shares keeps which class each row goes to from the neighbours and how
-    many rows each class gets from the teacher before smoothing. One log-offset per class,
-    raised where a class has too few rows and lowered where it has too many, until the counts
-    are within 0.1% of the rows (or ``max_iter`` steps); rows still sum to 1.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    counts = np.asarray(counts, dtype=np.float64)
-    n, n_classes = probs.shape
-    log_p = np.log(np.clip(probs, 1e-12, None))
-    offset = np.zeros(n_classes)
-    tolerance = max(1.0, 0.001 * n)
-    step = 0.5
-    for _ in range(max_iter):
-        now = per_class(log_p + offset)
-        if np.abs(now - counts).sum() / 2 <= tolerance:
-            break
-        offset += step * (np.log(counts + 1) - np.log(now + 1))
-        step = max(step * 0.97, 0.02)
-    held = np.exp(log_p + offset - (log_p + offset).max(axis=1, keepdims=True))
-    return held / held.sum(axis=1, keepdims=True)
-
-
 def _drop_self(found: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """The first ``k`` of each row's ``k + 1`` nearest reference rows that are not the row itself.
 
