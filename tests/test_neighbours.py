@@ -128,7 +128,7 @@ def one_class_too_many(y: np.ndarray, seed: int) -> np.ndarray:
 
 
 def test_the_smoothing_reports_the_rows_it_moved_between_classes():
-    inp, pool_y, student = pool_case(200, lambda y: one_class_too_many(y, 12))
+    inp, _, student = pool_case(200, lambda y: one_class_too_many(y, 12))
     out = Teacher(student_only(neighbours=10)).run(inp)
     before, after = np.bincount(student.argmax(1), minlength=2), np.bincount(out.probs.argmax(1), minlength=2)
     assert before[1] > 230 and after[1] < 215, "the wrong class-1 rows inside class 0 went back to class 0"
