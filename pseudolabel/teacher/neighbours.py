@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .quota import per_class
+
 CHUNK = 65536
 """Candidates whose neighbours are looked up (and whose probabilities are averaged) together."""
 
@@ -80,11 +82,6 @@ class NeighbourSmoothing:
             part = slice(start, start + CHUNK)
             out[part] = (1 - self.weight) * probs[part] + self.weight * probs[self.neighbours_[part]].mean(axis=1)
         return out
-
-
-def per_class(probs: np.ndarray) -> np.ndarray:
-    """How many rows predict each class (the argmax of ``probs``)."""
-    return np.bincount(np.asarray(probs).argmax(axis=1), minlength=np.shape(probs)[1])
 
 
 def rows_moved(before: np.ndarray, after: np.ndarray) -> int:

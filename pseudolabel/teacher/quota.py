@@ -23,6 +23,11 @@ from ..selection import top_by_confidence
 PRIORS = ("predicted", "uniform")
 
 
+def per_class(probs: np.ndarray) -> np.ndarray:
+    """How many rows predict each class (the argmax of ``probs``)."""
+    return np.bincount(np.asarray(probs).argmax(axis=1), minlength=np.shape(probs)[1])
+
+
 def class_quota(probs: np.ndarray, share: float, *, prior: str = "predicted") -> np.ndarray:
     """How many rows each class may take when ``share`` of the ``n`` rows are taken.
 
@@ -31,7 +36,7 @@ def class_quota(probs: np.ndarray, share: float, *, prior: str = "predicted") ->
     predicted as it.
     """
     n, n_classes = probs.shape
-    predicted = np.bincount(probs.argmax(axis=1), minlength=n_classes)
+    predicted = per_class(probs)
     if prior == "uniform":
         parts = np.full(n_classes, 1.0 / n_classes)
     elif prior == "predicted":
