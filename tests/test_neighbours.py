@@ -14,10 +14,13 @@ from pseudolabel.teacher.neighbours import NeighbourSmoothing
 from .test_teacher import blobs, noisy_student
 
 
-def unsure_where_wrong(y: np.ndarray, wrong: float, seed: int) -> np.ndarray:
-    """Probabilities 0.9 sure where right and 0.65 sure on a ``wrong`` share of rows, where wrong."""
+def unsure_where_wrong(y: np.ndarray, wrong: float, seed: int, *, of_class: int | None = None) -> np.ndarray:
+    """Probabilities 0.9 sure where right and 0.65 sure on a ``wrong`` share of rows (of class
+    ``of_class`` only, if given), where wrong."""
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < wrong
+    if of_class is not None:
+        flip &= y == of_class
     pred = np.where(flip, 1 - y, y)
     sure = np.where(flip, 0.65, 0.9)[:, None]
     return np.where(pred[:, None] == np.arange(2), sure, 1 - sure)
@@ -119,16 +122,8 @@ def test_neighbour_rounds_last_smooths_only_the_teacher_of_the_last_round(rounds
             assert "not the last" in out.state["neighbours"]["skipped"]
 
 
-def one_class_too_many(y: np.ndarray, seed: int) -> np.ndarray:
-    """Right and 0.9 sure, but on a scattered 20% of class 0's rows 0.65 sure of class 1."""
-    rng = np.random.default_rng(seed)
-    wrong = (y == 0) & (rng.random(len(y)) < 0.2)
-    sure = np.where(wrong, 0.65, 0.9)[:, None]
-    return np.where(np.where(wrong, 1, y)[:, None] == np.arange(2), sure, 1 - sure)
-
-
 def test_the_smoothing_reports_the_rows_it_moved_between_classes():
-    inp, _, student = pool_case(200, lambda y: one_class_too_many(y, 12))
+    inp, _, student = pool_case(200, lambda y: unsure_where_wrong(y, 0.2, 12, of_class=0))  # class 1 too many
     out = Teacher(student_only(neighbours=10)).run(inp)
     before, after = np.bincount(student.argmax(1), minlength=2), np.bincount(out.probs.argmax(1), minlength=2)
     assert before[1] > 230 and after[1] < 215, "the wrong class-1 rows inside class 0 went back to class 0"
