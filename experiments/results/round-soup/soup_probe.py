@@ -35,16 +35,16 @@ def main():
         cfg = st.config_
         scorer = Trainer(str(run / "final"), st.label_set_.names, config=cfg.train,
                          max_length=cfg.model.max_length, accelerator=make_accelerator())
-        rounds = sorted(int(d.name[-3:]) for d in (run / "rounds").glob("round_*"))
+        rounds = sorted(int(d.name[-3:]) for d in (run / "rounds").glob("round_*"))[-3:]
         last = rounds[-1]
         weights = {r: load_file(str(run / "rounds" / f"round_{r:03d}" / "model" / "model.safetensors")) for r in rounds}
         probs, out = {}, {"run": run.name}
-        for r in rounds[-3:]:
+        for r in rounds:
             scorer.load(run / "rounds" / f"round_{r:03d}" / "model")
             probs[r] = scorer.predict_proba(texts)
             out[f"r{r}"] = float((probs[r].argmax(1) == gold).mean())
         out["ens_last2"] = float(((probs[last] + probs[last - 1]).argmax(1) == gold).mean())
-        for name, members in {"soup_last2": rounds[-2:], "soup_last3": rounds[-3:]}.items():
+        for name, members in {"soup_last2": rounds[-2:], "soup_last3": rounds}.items():
             scorer.load(run / "rounds" / f"round_{last:03d}" / "model")
             avg = {k: sum(weights[r][k].float() for r in members) / len(members) for k in weights[last]}
             scorer.model.load_state_dict(avg, strict=False)
