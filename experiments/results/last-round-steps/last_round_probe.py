@@ -1,0 +1,49 @@
+"""The last student trained with other settings, screened by resuming a finished default run.
+
+Copies a finished run's folder without its last round (the earlier rounds, their teachers and the
+whole-pool picks are kept), writes the ``--set`` overrides into the copy's run.json so that the
+resume is allowed, and resumes: only the last student is trained again, from the same round seed,
+on the same rows, labels and weights. With no override it must reproduce the recorded last round
+(a control). From the repository root, ../shared beside it:
+
+    python experiments/results/last-round-steps/last_round_probe.py NAME DATASET SEED RUN_FOLDER [key=value ...]
+"""
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
+from bench_accuracy import load_dataset, settings, split  # noqa: E402
+
+from pseudolabel import SelfTrainer  # noqa: E402
+
+arm, name, s, src, overrides = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), sys.argv[5:]
+train, test, names = load_dataset(name, "../shared/datasets")
+meta = json.loads((src / "run.json").read_text())
+last = f"round_{meta['config']['loop']['max_rounds']:03d}"
+dst = Path(f"runs/last-round-probe/{arm}-{name}-seed{s}")
+if dst.exists():
+    shutil.rmtree(dst)
+shutil.copytree(src, dst, ignore=shutil.ignore_patterns(last, "final", "history.csv", "report.png"))
+for item in overrides:  # the same keys settings() sets, so the resume sees one config
+    key, value = item.split("=", 1)
+    *path, leaf = key.split(".")
+    node = meta["config"]
+    for part in path:
+        node = node[part]
+    node[leaf] = yaml.safe_load(value)
+(dst / "run.json").write_text(json.dumps(meta, indent=2))
+labeled, pool = split(train, name, s, None)
+t0 = time.time()
+st = SelfTrainer(config=settings(overrides) if overrides else settings([]), seed=s, output_dir=str(dst), overwrite=False)
+st.fit(labeled, pool)
+acc = float(np.mean(np.asarray(st.predict(test["text"].tolist())) == test["label"].to_numpy()))
+m = json.loads((dst / "rounds" / last / "metrics.json").read_text())
+print(json.dumps({"arm": arm, "overrides": overrides, "dataset": name, "seed": s, "accuracy": acc,
+                  "train_steps": m.get("train_steps"), "train_seconds": m.get("train_seconds"),
+                  "minutes": round((time.time() - t0) / 60, 1)}), flush=True)
