@@ -186,7 +186,6 @@ class TeacherConfig:
     spaces: list = field(default_factory=lambda: ["student", "pretrained"])
     inner_rounds: int = 10
     linear_c: float = 10.0
-    linear_folds: int = 1
     student_view: bool = False
     class_names: bool = False
     neighbours: int = 10
@@ -215,7 +214,6 @@ class TeacherConfig:
             _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
         _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")
         _check(self.linear_c > 0, "teacher.linear_c", self.linear_c, "a number > 0")
-        _check(self.linear_folds >= 1, "teacher.linear_folds", self.linear_folds, "an integer >= 1")
         _check(self.neighbours >= 0, "teacher.neighbours", self.neighbours, "an integer >= 0 (0: off)")
         _check(0 <= self.neighbour_weight <= 1, "teacher.neighbour_weight", self.neighbour_weight, "a number in [0, 1]")
         _check(self.neighbour_rounds in NEIGHBOUR_ROUNDS, "teacher.neighbour_rounds", self.neighbour_rounds,

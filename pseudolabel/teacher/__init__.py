@@ -124,7 +124,7 @@ def add_linear(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     if not spaces:
         return {}
     stage = LinearSelfTraining(inner_rounds=config.teacher.inner_rounds, C=config.teacher.linear_c,
-                               prior=config.selection.prior, folds=config.teacher.linear_folds, seed=inp.seed)
+                               prior=config.selection.prior, seed=inp.seed)
     fixed = fixed_views(views, weights)
     views.update(stage.run(spaces, inp.gold, inp.n_classes, fixed, lambda v: weighted_mean(v, weights)))
     return stage.state_

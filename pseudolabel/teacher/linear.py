@@ -44,18 +44,12 @@ class LinearSelfTraining:
         of millions costs what 50,000 rows cost.
     prior : {"predicted", "uniform"}
         How each inner round's share is split between classes (see :func:`balanced_take`).
-    folds : int
-        1: each inner round's head predicts every pool row, those it trained on included. ``K``
-        > 1: the pool is split into ``K`` folds and each fold's rows are predicted by a head
-        trained on the gold rows and the other folds' picks (cross-fitting), so a head never
-        repeats a row's own pseudo-label back to it.
     """
 
     inner_rounds: int = 10
     C: float = 10.0
     max_fit_rows: int = 50_000
     prior: str = "predicted"
-    folds: int = 1
     seed: int = 0
     state_: dict = field(default_factory=dict, init=False)
 
@@ -82,34 +76,16 @@ class LinearSelfTraining:
         rng = np.random.default_rng(self.seed)
         heads = {name: self._fit(g, gold, None, None, n_classes, rng) for name, (g, _) in spaces.items()}
         views = {f"linear:{name}": self._predict(heads[name], pool, n_classes) for name, (_, pool) in spaces.items()}
-        n_pool = next(iter(views.values())).shape[0] if views else 0
-        fold = np.random.default_rng(self.seed).permutation(n_pool) % self.folds
         for t in range(1, self.inner_rounds + 1):
             teacher = combine({**fixed, **views})
             taken = balanced_take(teacher, t / self.inner_rounds, prior=self.prior)
             labels = teacher[taken].argmax(axis=1)
             for name, (g, pool) in spaces.items():
-                if self.folds == 1:
-                    heads[name] = self._fit(g, gold, pool, (taken, labels), n_classes, rng)
-                    views[f"linear:{name}"] = self._predict(heads[name], pool, n_classes)
-                else:
-                    heads[name], views[f"linear:{name}"] = self._cross_fit(g, gold, pool, taken, labels, fold,
-                                                                           n_classes, rng)
+                heads[name] = self._fit(g, gold, pool, (taken, labels), n_classes, rng)
+                views[f"linear:{name}"] = self._predict(heads[name], pool, n_classes)
         self.heads_ = heads
-        self.state_ = {"inner_rounds": self.inner_rounds, "C": self.C, "prior": self.prior, "folds": self.folds,
-                       "spaces": sorted(spaces)}
+        self.state_ = {"inner_rounds": self.inner_rounds, "C": self.C, "prior": self.prior, "spaces": sorted(spaces)}
         return views
-
-    def _cross_fit(self, gold_x, gold_y, pool, taken, labels, fold, n_classes: int, rng):
-        """Each fold's pool rows predicted by a head fitted on the gold rows and the other folds' picks."""
-        out = np.zeros((fold.shape[0], n_classes), dtype=np.float32)
-        heads = []
-        for f in range(self.folds):
-            other = fold[taken] != f
-            heads.append(self._fit(gold_x, gold_y, pool, (taken[other], labels[other]), n_classes, rng))
-            rows = np.flatnonzero(fold == f)
-            out[rows] = self._predict(heads[-1], pool[rows], n_classes)
-        return heads, out
 
     def _fit(self, gold_x, gold_y, pool, taken, n_classes: int, rng):
         from scipy import sparse

@@ -1,6 +1,7 @@
 """A round's teacher with and without cross-fitted linear heads (``teacher.linear_folds``), on the
 saved student of a finished default run: the same student, features and pretrained embeddings.
 
+Runs at commit 407747d, the one commit with ``teacher.linear_folds`` (removed after this probe).
 Prints, per folds value, the pool accuracy of the combined teacher and the precision of the rows
 the curriculum would take (the round's share). From the repository root, ../shared beside it:
 
