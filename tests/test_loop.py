@@ -200,7 +200,8 @@ def test_a_folder_that_is_not_a_run_is_never_overwritten(tmp_path):
 
 def test_confidence_weights_reach_the_student(tmp_path):
     probs = [[0.95, 0.05], [0.8, 0.2], [0.1, 0.9]]
-    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__pseudo_weight="confidence")
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__pseudo_weight="confidence",
+                                           train__gold_weight=1.0)
     run_rounds(inputs, learner, state, config)
     # Pseudo-labeled rows are weighted by their confidence, gold rows by 1.
     assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1, 0.95, 0.8, 0.9])
@@ -208,7 +209,8 @@ def test_confidence_weights_reach_the_student(tmp_path):
 
 def test_rank_weights_reach_the_student(tmp_path):
     probs = [[0.95, 0.05], [0.8, 0.2], [0.1, 0.9]]
-    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__pseudo_weight="rank")
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=1, train__pseudo_weight="rank",
+                                           train__gold_weight=1.0)
     run_rounds(inputs, learner, state, config)
     # each pick ranked among the pool rows of its class: p1 is class 0's less sure of two rows
     saved = pd.read_parquet(state.round_dir(0) / "pseudo_labels.parquet")
@@ -216,6 +218,19 @@ def test_rank_weights_reach_the_student(tmp_path):
     assert learner.weights.tolist() == pytest.approx([1, 1, 1, 1] + saved["weight"].tolist())
     # a warmed head is probed on the four gold rows in every round, never on the teacher's picks
     assert [args["warm_rows"].tolist() for args in learner.fit_args] == [[0, 1, 2, 3]] * 2
+
+
+def test_gold_weight_counts_the_gold_rows_more_in_the_final_student_only(tmp_path):
+    probs = [[0.95, 0.05], [0.8, 0.2], [0.1, 0.9], [0.3, 0.7]]
+    inputs, learner, state, config = setup(tmp_path, probs, loop__max_rounds=2, train__gold_weight=4.0,
+                                           selection__strategy="curriculum", selection__mode="relabel")
+    run_rounds(inputs, learner, state, config)
+    assert len(learner.fit_args) == 3
+    # round 0 trains on the gold rows alone, unweighted: a weight on all of them would only rescale the loss
+    assert learner.fit_args[0]["weights"] is None
+    for r, gold_weight in ((1, 1.0), (2, 4.0)):  # round 1's student feeds a teacher; round 2's is the final model
+        saved = pd.read_parquet(state.round_dir(r - 1) / "pseudo_labels.parquet")
+        assert learner.fit_args[r]["weights"].tolist() == pytest.approx([gold_weight] * 4 + saved["weight"].tolist())
 
 
 def test_soft_targets_are_the_teachers_probabilities_sharpened(tmp_path):

@@ -4,7 +4,7 @@ Copies a finished run's folder without its last round (the earlier rounds, their
 whole-pool picks are kept), writes the ``--set`` overrides into the copy's run.json so that the
 resume is allowed, and resumes: only the last student is trained again, from the same round seed,
 on the same rows, labels and weights. With no override it must reproduce the recorded last round
-(a control). From the repository root, ../shared beside it:
+(a control). A run of the ``pseudolabel+desc`` arm resumes with the benchmark's descriptions. From the repository root, ../shared beside it:
 
     python experiments/results/last-round-steps/last_round_probe.py NAME DATASET SEED RUN_FOLDER [key=value ...]
 
@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from bench_accuracy import load_dataset, settings, split  # noqa: E402
+from bench_accuracy import descriptions_for, load_dataset, settings, split  # noqa: E402
 
 from pseudolabel import SelfTrainer  # noqa: E402
 
@@ -45,7 +45,8 @@ for item in overrides:  # the same keys settings() sets, so the resume sees one 
 labeled, pool = split(train, name, s, None)
 t0 = time.time()
 st = SelfTrainer(config=settings(overrides) if overrides else settings([]), seed=s, output_dir=str(dst), overwrite=False)
-st.fit(labeled, pool)
+described = descriptions_for(name, "experiments/descriptions", names) if "+desc" in src.name else None
+st.fit(labeled, pool, label_descriptions=described)
 acc = float(np.mean(np.asarray(st.predict(test["text"].tolist())) == test["label"].to_numpy()))
 m = json.loads((dst / "rounds" / last / "metrics.json").read_text())
 print(json.dumps({"arm": arm, "overrides": overrides, "dataset": name, "seed": s, "accuracy": acc,
