@@ -12,41 +12,17 @@ repository root, ../shared beside it:
 import json, sys
 from pathlib import Path
 import numpy as np
-import yaml
-sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from bench_accuracy import load_dataset, split  # noqa: E402
-from pseudolabel.config import Config  # noqa: E402
-from pseudolabel.teacher import Teacher, TeacherInput  # noqa: E402
-from pseudolabel.teacher.descriptions import class_vectors  # noqa: E402
+sys.path.insert(0, "experiments/results")
+from saved_round import load_round  # noqa: E402
+from pseudolabel.teacher import Teacher  # noqa: E402
 from pseudolabel.teacher.neighbours import NeighbourSmoothing  # noqa: E402
-from pseudolabel.trainer import Encoder, Trainer, bundled_minilm, make_accelerator  # noqa: E402
 
 name, s, run = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
 desc = len(sys.argv) > 4
-train, test, names = load_dataset(name, "../shared/datasets")
-labeled, pool = split(train, name, s, None)
-cfg = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
-r = cfg.loop.max_rounds - 1
-acc_ = make_accelerator()
-model = run / f"rounds/round_{r:03d}/model"
-learner = Trainer(str(model), names, config=cfg.train, max_length=cfg.model.max_length, accelerator=acc_,
-                  trust_remote_code=True)
-learner.load(model)
-probs, feats = learner.score(pool["text"].tolist(), features=True)
-gold_feats = learner.score(labeled["text"].tolist(), features=True)[1]
-emb_pool = np.load(run / "embeddings/pretrained-pool.npy"); emb_gold = np.load(run / "embeddings/pretrained-labeled.npy")
-vectors = None
-if desc:
-    by_name = yaml.safe_load(Path(f"experiments/descriptions/{name}.yaml").read_text())
-    sents, owners = [], []
-    for i, c in enumerate(names):
-        sents += by_name[c]; owners += [i] * len(by_name[c])
-    vectors = class_vectors(Encoder.from_config(bundled_minilm(), cfg, acc_).embed(sents), np.array(owners), len(names))
-y = pool["label"].to_numpy()
-inp = TeacherInput(round=r, n_classes=len(names), gold=labeled["label"].to_numpy(), probs={"student": probs},
-                   spaces={"student": (gold_feats, feats), "pretrained": (emb_gold, emb_pool)},
-                   descriptions=vectors, share=1.0, seed=s)
-o = Teacher(cfg).run(inp)
+saved = load_round(name, s, run, -1, desc=desc)
+cfg, y = saved.config, saved.pool["label"].to_numpy()
+emb_pool, feats = saved.spaces["pretrained"][1], saved.spaces["student"][1]
+o = Teacher(cfg).run(saved.teacher_input(cfg.loop.max_rounds - 1, 1.0, s))
 raw = o.views["combined"]
 acc = lambda p: round(float(np.mean(np.asarray(p).argmax(1) == y)) * 100, 2)
 pre = NeighbourSmoothing(k=10).fit(emb_pool).neighbours_

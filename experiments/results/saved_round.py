@@ -1,0 +1,70 @@
+"""What the offline teacher probes share: a finished run's saved student, scoring the pool again.
+
+``load_round`` rebuilds what a round's teacher was given (``pseudolabel.loop.score_pool``): the
+student's probabilities and mean-pooled features of the pool and the gold rows, the run's cached
+pretrained embeddings and, for a descriptions run, the benchmark's description vectors. Used by
+``extra-round/``, ``layer-views/`` and ``student-space-neighbours/``; run from the repository root.
+"""
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
+from bench_accuracy import descriptions_for, load_dataset, split  # noqa: E402
+
+from pseudolabel.config import Config  # noqa: E402
+from pseudolabel.teacher import TeacherInput  # noqa: E402
+from pseudolabel.teacher.descriptions import class_vectors  # noqa: E402
+from pseudolabel.trainer import Encoder, Trainer, bundled_minilm, make_accelerator  # noqa: E402
+
+
+@dataclass
+class SavedRound:
+    config: Config
+    names: list
+    labeled: pd.DataFrame
+    pool: pd.DataFrame
+    probs: np.ndarray
+    spaces: dict
+    descriptions: np.ndarray | None
+
+    def teacher_input(self, round: int, share: float, seed: int, spaces: dict | None = None) -> TeacherInput:
+        """The teacher's input for ``round``; ``spaces`` adds feature spaces to the student's and the pretrained."""
+        return TeacherInput(round=round, n_classes=len(self.names), gold=self.labeled["label"].to_numpy(),
+                            probs={"student": self.probs}, spaces={**self.spaces, **(spaces or {})},
+                            descriptions=self.descriptions, share=share, seed=seed)
+
+
+def load_round(name: str, seed: int, run: Path, round: int | None = None, *, desc: bool = False) -> SavedRound:
+    """Score dataset ``name``'s pool (seed ``seed``'s split) with round ``round``'s student of ``run``.
+
+    ``None``: the final model (``final/``); a negative round counts back from ``loop.max_rounds``
+    (-1: the student whose teacher labeled the whole pool).
+    """
+    train, _, names = load_dataset(name, "../shared/datasets")
+    labeled, pool = split(train, name, seed, None)
+    config = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
+    if round is not None and round < 0:
+        round += config.loop.max_rounds
+    model = run / "final" if round is None else run / f"rounds/round_{round:03d}/model"
+    accelerator = make_accelerator()
+    learner = Trainer(str(model), names, config=config.train, max_length=config.model.max_length,
+                      accelerator=accelerator, trust_remote_code=True)
+    learner.load(model)
+    probs, features = learner.score(pool["text"].tolist(), features=True)
+    gold_features = learner.score(labeled["text"].tolist(), features=True)[1]
+    spaces = {"student": (gold_features, features),
+              "pretrained": (np.load(run / "embeddings/pretrained-labeled.npy"),
+                             np.load(run / "embeddings/pretrained-pool.npy"))}
+    vectors = None
+    if desc:
+        described = descriptions_for(name, "experiments/descriptions", names)
+        sentences = [s for c in range(len(names)) for s in described[c]]
+        owners = np.array([c for c in range(len(names)) for _ in described[c]])
+        vectors = class_vectors(Encoder.from_config(bundled_minilm(), config, accelerator).embed(sentences), owners,
+                                len(names))
+    return SavedRound(config, names, labeled, pool, probs, spaces, vectors)
