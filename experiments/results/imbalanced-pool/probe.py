@@ -19,20 +19,16 @@ import numpy as np
 sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
 from bench_accuracy import descriptions_for, load_dataset, score_rounds, settings, split  # noqa: E402
 
-from pseudolabel import SelfTrainer  # noqa: E402
+from pools import unbalanced_pool  # noqa: E402  (this folder: the script's own)
 
-SHARES = {"ag_news": {0: 4000, 1: 2000, 2: 1200, 3: 800},  # World, Sports, Business, Sci/Tech
-          "sst2": {0: 1600, 1: 6400}}  # negative, positive
+from pseudolabel import SelfTrainer  # noqa: E402
 
 out, name, seed, rest = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 desc = bool(rest) and rest[0] == "desc"
 overrides = rest[1:] if desc else rest
 train, test, names = load_dataset(name, "../shared/datasets")
 labeled, pool = split(train, name, seed, None)
-rng = np.random.default_rng(seed)
-keep = np.concatenate([rng.choice(np.flatnonzero(pool["label"].to_numpy() == c), n, replace=False)
-                       for c, n in SHARES[name].items()])
-pool = pool.iloc[np.sort(keep)].reset_index(drop=True)
+pool = unbalanced_pool(pool, name, seed)
 st = SelfTrainer(config=settings(overrides), seed=seed, output_dir=str(out / f"seed{seed}"), overwrite=True)
 st.fit(labeled, pool, label_descriptions=descriptions_for(name, "experiments/descriptions", names) if desc else None)
 rows, preds = score_rounds(st, test, len(names))

@@ -4,10 +4,9 @@ finished default runs (teacher.neighbour_rounds: last) and runs/probe-emb. From 
 
     python experiments/results/neighbour-smoothing/picks_probe.py runs/BENCH/runs/DATASET-METHOD-seedN ...
 """
-import sys, glob, json, numpy as np
+import sys, numpy as np
 sys.path.insert(0, ".")
 from pseudolabel.teacher.neighbours import NeighbourSmoothing
-from pseudolabel.selection import Selection
 from pseudolabel.teacher.quota import balanced_take
 for run in sys.argv[1:]:
     name = run.rstrip("/").split("/")[-1]; ds = name.split("-")[0]; seed = int(name[-1])

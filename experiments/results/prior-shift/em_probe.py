@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
+sys.path.insert(0, "experiments"); sys.path.insert(0, "."); sys.path.insert(0, "experiments/results/imbalanced-pool")
 from bench_accuracy import load_dataset, split  # noqa: E402
+from pools import unbalanced_pool  # noqa: E402
 
 
 def em_prior(p: np.ndarray, prior0: np.ndarray, iterations: int = 100, tol: float = 1e-6):
@@ -40,11 +41,7 @@ imbalanced = len(sys.argv) > 4
 train, _, names = load_dataset(name, "../shared/datasets")
 labeled, pool = split(train, name, seed, None)
 if imbalanced:  # the pool of experiments/results/imbalanced-pool/probe.py
-    rng = np.random.default_rng(seed)
-    shares = {"ag_news": {0: 4000, 1: 2000, 2: 1200, 3: 800}, "sst2": {0: 1600, 1: 6400}}[name]
-    keep = np.concatenate([rng.choice(np.flatnonzero(pool["label"].to_numpy() == c), n, replace=False)
-                           for c, n in shares.items()])
-    pool = pool.iloc[np.sort(keep)].reset_index(drop=True)
+    pool = unbalanced_pool(pool, name, seed)
 rounds = sorted((run / "rounds").glob("round_*"))
 last = [r for r in rounds if (r / "teacher_probs.npy").exists()][-1]
 p = np.asarray(np.load(last / "teacher_probs.npy"), dtype=np.float64)
