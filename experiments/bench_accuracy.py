@@ -88,9 +88,10 @@ def load_dataset(name: str, data: str):
     return frames[0], frames[1], ds["train"].features["label"].names
 
 
-def split(train: pd.DataFrame, name: str, seed: int, pool_size: int | None):
+def split(train: pd.DataFrame, name: str, seed: int, pool_size: int | None, per_class: int = 10):
+    """Seed ``seed``'s gold rows (``per_class`` per class; the protocol's 10) and pool."""
     size = pool_size if pool_size is not None else DATASETS[name]["pool"]
-    labeled, pool = sample_labels(train["label"].to_numpy(), 10, seed, pool_size=size)
+    labeled, pool = sample_labels(train["label"].to_numpy(), per_class, seed, pool_size=size)
     return train.iloc[labeled].reset_index(drop=True), train.iloc[pool].reset_index(drop=True)
 
 
@@ -323,7 +324,8 @@ def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Pa
              f"Commit `{env['commit']}`, {env['machine']}, torch {env['torch']}, transformers "
              f"{env['transformers']}, scikit-learn {env['scikit-learn']}; {env['wall_minutes']} minutes in all.",
              f"Command: `{shown_command('bench_accuracy.py', args)}`", "",
-             "Test accuracy and macro-F1 (%), mean ± std over seeds; 10 gold labels per class, no dev split. "
+             f"Test accuracy and macro-F1 (%), mean ± std over seeds; {getattr(args, 'labels_per_class', 10)} gold labels "
+             "per class, no dev split. "
              "`supervised` is pseudolabel's round 0 (the same settings and round seed, trained on the gold rows "
              "alone), so its minutes are part of pseudolabel's; `ceiling` is one seed.", "",
              "| dataset | method | gold labels | accuracy | macro-F1 | seeds | minutes |", "|---|---|---|---|---|---|---|"]
@@ -410,6 +412,8 @@ def main(argv=None) -> None:
                         help="the methods to run; none (a bare --methods) runs only the --variant arms, "
                              "e.g. to add arms to an earlier run's table")
     parser.add_argument("--pool-size", type=int, help="a smaller pool, for a quick rerun of one cell")
+    parser.add_argument("--labels-per-class", type=int, default=10,
+                        help="gold rows per class (the protocol's 10); other budgets check the default beyond it")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override pseudolabel's settings (also supervised's and the ceiling's), repeatable")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
@@ -436,6 +440,8 @@ def main(argv=None) -> None:
     meta = {"commit": commit, "data": Path(args.data).name, "set": args.set, "variants": variants,
             "pool_size": args.pool_size, "descriptions": Path(args.descriptions).name,
             "review": review, "review_strategy": args.review_strategy}
+    if args.labels_per_class != 10:  # absent at the protocol's 10, so earlier outputs still resume
+        meta["labels_per_class"] = args.labels_per_class
     results, rounds = finished_rows(out, meta, args.overwrite)
     done = {(r["dataset"], r["method"], int(r["seed"])) for r in results}
     if any(m.startswith("setfit") for m in args.methods):
@@ -447,7 +453,7 @@ def main(argv=None) -> None:
     for name in args.datasets:
         train, test, names = load_dataset(name, args.data)
         for seed in args.seeds:
-            labeled, pool = split(train, name, seed, args.pool_size)
+            labeled, pool = split(train, name, seed, args.pool_size, args.labels_per_class)
             seed_rounds = []
             for method in list(args.methods) + [f"pseudolabel:{v}" for v in variants]:
                 if method == "ceiling" and seed != args.seeds[0]:

@@ -29,6 +29,8 @@ def test_split_follows_the_protocol():
     assert len(small) == 30
     again, _ = bench.split(train, "ag_news", seed=1, pool_size=None)
     pd.testing.assert_frame_equal(labeled, again)
+    five, rest = bench.split(train, "ag_news", seed=1, pool_size=None, per_class=5)  # --labels-per-class 5
+    assert five["label"].value_counts().to_dict() == {0: 5, 1: 5} and len(rest) == len(train) - 10
 
 
 def test_tfidf_peer_learns_the_easy_task():
