@@ -313,7 +313,7 @@ def environment(started: float, commit: str) -> dict:
 
 
 def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Path, *,
-           overrides=(), variants: dict | None = None) -> None:
+           overrides=(), variants: dict | None = None, labels_per_class: int = 10) -> None:
     if "labels" not in results:  # results of an older run
         results = results.assign(labels=np.nan)
     table = results.groupby(["dataset", "method"], sort=False).agg(
@@ -324,7 +324,7 @@ def report(results: pd.DataFrame, rounds: pd.DataFrame, env: dict, args, out: Pa
              f"Commit `{env['commit']}`, {env['machine']}, torch {env['torch']}, transformers "
              f"{env['transformers']}, scikit-learn {env['scikit-learn']}; {env['wall_minutes']} minutes in all.",
              f"Command: `{shown_command('bench_accuracy.py', args)}`", "",
-             f"Test accuracy and macro-F1 (%), mean ± std over seeds; {getattr(args, 'labels_per_class', 10)} gold labels "
+             f"Test accuracy and macro-F1 (%), mean ± std over seeds; {labels_per_class} gold labels "
              "per class, no dev split. "
              "`supervised` is pseudolabel's round 0 (the same settings and round seed, trained on the gold rows "
              "alone), so its minutes are part of pseudolabel's; `ceiling` is one seed.", "",
@@ -525,7 +525,8 @@ def main(argv=None) -> None:
                 pd.DataFrame(results).to_csv(out / "results.csv", index=False)
                 pd.DataFrame(rounds).to_csv(out / "rounds.csv", index=False)
     report(pd.DataFrame(results), pd.DataFrame(rounds), environment(started, commit),
-           argv if argv is not None else __import__("sys").argv[1:], out, overrides=args.set, variants=variants)
+           argv if argv is not None else __import__("sys").argv[1:], out, overrides=args.set, variants=variants,
+           labels_per_class=args.labels_per_class)
     print((out / "report.md").read_text())
 
 

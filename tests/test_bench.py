@@ -64,6 +64,9 @@ def test_report_and_plots(tmp_path):
     bench.report(results.assign(labels=20), rounds, env, ["--seeds", "0", "1"], tmp_path)
     assert "| sst2 | pseudolabel | 20 | 70.0 ± 0.0 | 69.0 ± 0.0 | 2 |" in (tmp_path / "report.md").read_text()
     assert "Commit `abc1234`, x86_64, 2 cores, no GPU" in text and "strategy: curriculum" in text
+    assert "10 gold labels per class" in text
+    bench.report(results, rounds, env, ["--labels-per-class", "30"], tmp_path, labels_per_class=30)
+    assert "30 gold labels per class" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "sst2.png").stat().st_size > 10_000
 
 
