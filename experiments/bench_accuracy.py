@@ -430,6 +430,8 @@ def main(argv=None) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in --out instead of keeping the finished rows of an earlier run")
     args = parser.parse_args(argv)
+    if args.labels_per_class < 1:
+        parser.error(f"--labels-per-class {args.labels_per_class}: expected a whole number >= 1")
     settings(args.set)
     review = review_sizes(args.review)
     variants = dict(parse_variant(v) for v in args.variant)
