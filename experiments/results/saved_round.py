@@ -3,7 +3,8 @@
 ``load_round`` rebuilds what a round's teacher was given (``pseudolabel.loop.score_pool``): the
 student's probabilities and mean-pooled features of the pool and the gold rows, the run's cached
 pretrained embeddings and, for a descriptions run, the benchmark's description vectors. Used by
-``extra-round/``, ``layer-views/`` and ``student-space-neighbours/``; run from the repository root.
+``extra-round/``, ``layer-views/``, ``student-space-neighbours/`` and (the description
+vectors) ``predict-time-views/``; run from the repository root.
 """
 import json
 import sys
@@ -62,9 +63,14 @@ def load_round(name: str, seed: int, run: Path, round: int | None = None, *, des
                              np.load(run / "embeddings/pretrained-pool.npy"))}
     vectors = None
     if desc:
-        described = descriptions_for(name, "experiments/descriptions", names)
-        sentences = [s for c in range(len(names)) for s in described[c]]
-        owners = np.array([c for c in range(len(names)) for _ in described[c]])
-        vectors = class_vectors(Encoder.from_config(bundled_minilm(), config, accelerator).embed(sentences), owners,
-                                len(names))
+        vectors = description_vectors(name, names, Encoder.from_config(bundled_minilm(), config, accelerator))
     return SavedRound(config, names, labeled, pool, probs, spaces, vectors)
+
+
+def description_vectors(name: str, names: list, encoder: Encoder) -> np.ndarray:
+    """The class vectors of the benchmark's descriptions of ``name`` (``experiments/descriptions/``),
+    embedded by ``encoder`` (the pretrained one), as the teacher's description view builds them."""
+    described = descriptions_for(name, "experiments/descriptions", names)
+    sentences = [s for c in range(len(names)) for s in described[c]]
+    owners = np.array([c for c in range(len(names)) for _ in described[c]])
+    return class_vectors(encoder.embed(sentences), owners, len(names))

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from bench_accuracy import descriptions_for, load_dataset, split  # noqa: E402
+sys.path.insert(0, "experiments"); sys.path.insert(0, "."); sys.path.insert(0, "experiments/results")
+from bench_accuracy import load_dataset, split  # noqa: E402
+from saved_round import description_vectors  # noqa: E402
 
 from pseudolabel.config import Config  # noqa: E402
 from pseudolabel.teacher.combine import weighted_mean  # noqa: E402
-from pseudolabel.teacher.descriptions import DescriptionView, class_vectors  # noqa: E402
+from pseudolabel.teacher.descriptions import DescriptionView  # noqa: E402
 from pseudolabel.trainer import Encoder, Trainer, bundled_minilm, make_accelerator  # noqa: E402
 
 args = sys.argv[1:]
@@ -37,15 +38,11 @@ for name, s, run in zip(args[0::3], args[1::3], args[2::3]):
     learner = Trainer(str(run / "final"), names, config=config.train, max_length=config.model.max_length,
                       accelerator=accelerator, trust_remote_code=True)
     learner.load(run / "final")
-    student = learner.score(test["text"].tolist())
-    student = student[0] if isinstance(student, tuple) else student
+    student = learner.score(test["text"].tolist())[0]
     encoder = Encoder.from_config(bundled_minilm(), config, accelerator)
     test_x = encoder.embed(test["text"].tolist())
     gold_x, pool_x = np.load(run / "embeddings/pretrained-labeled.npy"), np.load(run / "embeddings/pretrained-pool.npy")
-    described = descriptions_for(name, "experiments/descriptions", names)
-    sentences = [t for c in range(k) for t in described[c]]
-    owners = np.array([c for c in range(k) for _ in described[c]])
-    desc = DescriptionView(class_vectors(encoder.embed(sentences), owners, k)).fit(gold_x, gy)
+    desc = DescriptionView(description_vectors(name, names, encoder)).fit(gold_x, gy)
     last = sorted((run / "rounds").glob("round_*"))[-2]  # the teacher that labeled the whole pool
     picks = pd.read_parquet(last / "pseudo_labels.parquet")
     x = np.concatenate([gold_x, pool_x[picks["pool_row"].to_numpy()]])
