@@ -15,7 +15,8 @@ benchmark settings and round 0's seed, so the default arm reproduces bench_accur
   CVPR 2022).
 
 plus ``floor``, bench_accuracy's frozen-embedding logistic regression. One JSON line per arm to
-output.jsonl. Test rows: all (AG News: a fixed 2,000-row sample, to keep the probe short).
+output.jsonl. Test rows: all, or a fixed 2,000-row sample of a larger test set (AG News, Banking77),
+to keep the probe short.
 
     python experiments/results/round0-few-rows/probe.py DATA DATASET PER_CLASS SEEDS ARMS
     e.g. ... ../shared/datasets sst2 5 0,1,2 default,steps=0,steps=50,lr=3e-5,wise=0.5
@@ -58,12 +59,21 @@ def trainer_for(**train_overrides) -> Trainer:
     return Trainer(source, names, config=tc, max_length=cfg.model.max_length, accelerator=acc)
 
 
+def warmed(texts, labels, seed):
+    """The round-0 model before any step: the encoder, its head warmed exactly as ``fit`` does."""
+    set_seed(seed)
+    t = trainer_for()
+    t.model = t._load_model(source)
+    t._warm_head(t.model, texts, labels, np.ones(len(texts)), seed)
+    return t
+
+
 for seed in map(int, seeds.split(",")):
     labeled, _ = split(train, name, seed, None, per_class=per_class)
     texts, labels = labeled["text"].tolist(), labeled["label"].to_numpy()
     rs = round_seed(seed, 0)
     rows = {"floor": float((run_frozen(labeled, test) == test["label"].to_numpy()).mean())}
-    default = None
+    default = init = None
     for arm in arms:
         start = time.perf_counter()
         if arm == "default" or arm.startswith("wise="):
@@ -75,12 +85,8 @@ for seed in map(int, seeds.split(",")):
                 rows[arm] = accuracy(default)
             else:
                 alpha = float(arm.split("=")[1])
-                # the warmed, untrained model: the encoder, its head warmed exactly as fit() does
-                set_seed(rs)
-                start_model = trainer_for()
-                model = start_model._load_model(source)
-                start_model._warm_head(model, texts, labels, np.ones(len(texts)), rs)
-                init = model.state_dict()
+                if init is None:
+                    init = warmed(texts, labels, rs).model.state_dict()
                 default.model.load_state_dict({
                     k: alpha * v + (1 - alpha) * init[k].to(v.dtype) if v.is_floating_point() else v
                     for k, v in trained.items()})
@@ -88,11 +94,8 @@ for seed in map(int, seeds.split(",")):
                 default.model.load_state_dict(trained)
         elif arm.startswith("steps="):
             steps = int(arm.split("=")[1])
-            t = trainer_for()
             if steps == 0:
-                set_seed(rs)
-                t.model = t._load_model(source)
-                t._warm_head(t.model, texts, labels, np.ones(len(texts)), rs)
+                t = warmed(texts, labels, rs)
             else:
                 t = trainer_for(min_steps=steps, max_steps=max(steps, cfg.train.max_steps or steps),
                                 epochs=1)
