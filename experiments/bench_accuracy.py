@@ -6,6 +6,9 @@ Usage::
     python experiments/bench_accuracy.py --data ../shared/datasets --datasets sst2 --seeds 0 \\
         --methods pseudolabel supervised --pool-size 2000                  # one cell, quickly
     python experiments/bench_accuracy.py --data hf                           # Hugging Face ag_news, glue/sst2
+    python experiments/bench_accuracy.py --data my_datasets --datasets tickets \\
+        --methods pseudolabel supervised frozen                            # my_datasets/tickets/{train,test}.csv
+    python experiments/bench_accuracy.py --data hf --datasets trec          # any Hub data set with a ClassLabel
     python experiments/bench_accuracy.py --methods pseudolabel supervised \
         --variant no-knn:selection.agreement=none --variant soft:train.targets=soft   # an ablation
 
@@ -69,28 +72,101 @@ REVIEW = {"ag_news": 20, "sst2": 20, "banking77": 154}
 log = logging.getLogger("bench")
 
 
+class DataSetError(ValueError):
+    """A data set the benchmark cannot read; ``main`` reports it as a usage error (exit 2) before any run."""
+
+
+TEXT_COLUMNS = ("text", "sentence", "content", "review", "question", "utterance", "document")
+DEFAULT_POOL = 20000
+"""A data set outside the protocol gets the rest of its train split as the pool, at most this many rows (drawn)."""
+
+
 def load_dataset(name: str, data: str):
-    """Train and test frames (``text``, ``label`` as int) and class names."""
-    folder = Path(data) / name
-    if folder.is_dir():
-        names = json.loads((folder / "labels.json").read_text())
-        return pd.read_parquet(folder / "train.parquet"), pd.read_parquet(folder / "test.parquet"), names
+    """Train and test frames (``text``, ``label`` as int) and class names.
+
+    ``data`` is a folder with one subfolder per data set, or ``hf`` (Hugging Face). A folder holds
+    ``train`` and ``test`` as ``.parquet``, ``.csv`` or ``.jsonl`` with ``text`` and ``label``
+    columns, and optionally ``labels.json`` (the class names, in label-id order); without it,
+    string labels are the class names (sorted) and integer labels are ids. With ``hf``, the
+    protocol's three are the Hub's ``ag_news``, ``glue/sst2`` and ``banking77``; any other name is
+    ``datasets.load_dataset(name)`` (``name:config`` picks a config), its label the first
+    ``ClassLabel`` column and its text the first of :data:`TEXT_COLUMNS`; the test split is
+    ``test``, else ``validation``.
+    """
     if data != "hf":
-        raise SystemExit(f"--data {data}: no folder {folder}; pass the datasets folder or 'hf'")
+        folder = Path(data) / name
+        if not folder.is_dir():
+            raise DataSetError(f"--data {data}: no folder {folder} for data set {name!r}; "
+                               "give the folder holding one subfolder per data set, or 'hf'")
+        frames = [read_split(folder, split) for split in ("train", "test")]
+        names_file = folder / "labels.json"
+        names = json.loads(names_file.read_text()) if names_file.exists() else None
+        return (*label_ids(frames, names, folder),)
     import datasets
 
-    ds = datasets.load_dataset(*DATASETS[name]["hf"])
-    test_split = "validation" if name == "sst2" else "test"
-    frames = []
-    for split in ("train", test_split):
-        frame = ds[split].to_pandas()
-        frames.append(pd.DataFrame({"text": frame.get("text", frame.get("sentence")), "label": frame["label"]}))
-    return frames[0], frames[1], ds["train"].features["label"].names
+    hub = DATASETS[name]["hf"] if name in DATASETS else tuple(name.split(":", 1))
+    ds = datasets.load_dataset(*hub)
+    features = ds["train"].features if "train" in ds else {}
+    label = next((c for c, f in features.items() if isinstance(f, datasets.ClassLabel)), None)
+    text = next((c for c in TEXT_COLUMNS if c in features), None)
+    if label is None or text is None:
+        raise DataSetError(f"Hugging Face data set {name!r}: no train split with a "
+                           f"{'ClassLabel' if label is None else 'text'} column (columns {sorted(features)}, "
+                           f"splits {sorted(ds)}; text columns tried: {', '.join(TEXT_COLUMNS)})")
+    # a test split whose labels are hidden (-1, as GLUE's) does not count: then validation
+    test_split = next((s for s in ("test", "validation") if s in ds and label in ds[s].column_names
+                       and max(ds[s][label], default=-1) >= 0), None)
+    if test_split is None:
+        raise DataSetError(f"Hugging Face data set {name!r}: no test or validation split with labels (splits {sorted(ds)})")
+    frames = [pd.DataFrame({"text": ds[s][text], "label": ds[s][label]}) for s in ("train", test_split)]
+    return frames[0], frames[1], features[label].names
+
+
+def read_split(folder: Path, split: str) -> pd.DataFrame:
+    """``folder/split.{parquet,csv,jsonl}`` with its ``text`` and ``label`` columns."""
+    for suffix, read in ((".parquet", pd.read_parquet), (".csv", pd.read_csv),
+                         (".jsonl", lambda f: pd.read_json(f, lines=True))):
+        path = folder / f"{split}{suffix}"
+        if path.exists():
+            frame = read(path)
+            missing = [c for c in ("text", "label") if c not in frame]
+            if missing:
+                raise DataSetError(f"{path}: no column {', '.join(map(repr, missing))} "
+                                   f"(has {', '.join(map(str, frame.columns))})")
+            return frame[["text", "label"]].reset_index(drop=True)
+    raise DataSetError(f"{folder}: no {split}.parquet, {split}.csv or {split}.jsonl")
+
+
+def label_ids(frames: list, names: list | None, folder: Path):
+    """The frames with integer label ids, and the class names (``labels.json``'s, or the labels themselves)."""
+    train, test = frames
+    if names is None:
+        names = sorted(set(train["label"].tolist()))
+        if all(isinstance(c, (int, np.integer)) for c in names):
+            if names != list(range(len(names))):
+                raise DataSetError(f"{folder}: integer labels must be 0..K-1 (got {names[:10]}); "
+                                   "or give labels.json with the class names")
+            return train, test, names
+        ids = {c: i for i, c in enumerate(names)}
+        unknown = sorted(set(test["label"].tolist()) - set(ids), key=str)
+        if unknown:
+            raise DataSetError(f"{folder}: test labels {unknown[:5]} are not in train")
+        return train.assign(label=train["label"].map(ids)), test.assign(label=test["label"].map(ids)), names
+    for split, frame in (("train", train), ("test", test)):
+        bad = sorted(set(frame["label"].tolist()) - set(range(len(names))), key=str)
+        if bad:
+            raise DataSetError(f"{folder}/{split}: labels {bad[:5]} are not ids of labels.json's {len(names)} classes")
+    return train, test, names
 
 
 def split(train: pd.DataFrame, name: str, seed: int, pool_size: int | None, per_class: int = 10):
     """Seed ``seed``'s gold rows (``per_class`` per class; the protocol's 10) and pool."""
-    size = pool_size if pool_size is not None else DATASETS[name]["pool"]
+    if pool_size is not None:
+        size = pool_size
+    elif name in DATASETS:
+        size = DATASETS[name]["pool"]
+    else:  # outside the protocol: the rest of the train split, at most DEFAULT_POOL rows
+        size = DEFAULT_POOL if len(train) - per_class * train["label"].nunique() > DEFAULT_POOL else None
     labeled, pool = sample_labels(train["label"].to_numpy(), per_class, seed, pool_size=size)
     return train.iloc[labeled].reset_index(drop=True), train.iloc[pool].reset_index(drop=True)
 
@@ -121,7 +197,13 @@ def descriptions_for(name: str, folder: str | Path, names: list) -> dict:
     """The benchmark's label descriptions of ``name``, keyed by label id (the frames' labels are ids)."""
     import yaml
 
-    by_name = yaml.safe_load((Path(folder) / f"{name}.yaml").read_text(encoding="utf-8"))
+    path = Path(folder) / f"{name.replace('/', '_')}.yaml"
+    if not path.exists():
+        raise DataSetError(f"--descriptions {folder}: no {path.name} for data set {name!r} (the +desc methods need one)")
+    by_name = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [c for c in names if c not in by_name]
+    if missing:
+        raise DataSetError(f"{path}: no description of the classes {missing[:5]}")
     return {i: by_name[c] for i, c in enumerate(names)}
 
 
@@ -403,10 +485,13 @@ def review_sizes(values: list[str] | None) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/datasets", help="folder with ag_news/, sst2/ and banking77/, or 'hf'")
+    parser.add_argument("--data", default="../shared/datasets",
+                        help="a folder with one subfolder per data set (train and test files, see load_dataset), or 'hf'")
     parser.add_argument("--descriptions", default=str(HERE / "descriptions"),
                         help="folder of DATASET.yaml label descriptions for the +desc methods")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS),
+                        help="subfolders of --data, or Hugging Face names with --data hf (NAME or NAME:CONFIG); "
+                             f"default the protocol's {' '.join(DATASETS)}")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS,
                         help="the methods to run; none (a bare --methods) runs only the --variant arms, "
@@ -452,8 +537,19 @@ def main(argv=None) -> None:
         except ImportError:
             log.warning("setfit is not installed (pip install -e '.[bench]'): skipping the SetFit peer")
             args.methods = [m for m in args.methods if not m.startswith("setfit")]
+    try:  # bad input fails here, before any run
+        loaded = {name: load_dataset(name, args.data) for name in args.datasets}
+        for name, (_, _, names) in loaded.items():
+            if any(m.endswith("+desc") for m in args.methods):
+                descriptions_for(name, args.descriptions, names)
+            if "pseudolabel+names" in args.methods and name_sentences(names) is None:
+                raise DataSetError(f"{name}: pseudolabel+names needs class names (labels.json or string labels), "
+                                   f"got {names[:5]}")
+    except DataSetError as error:
+        parser.error(str(error))
     for name in args.datasets:
-        train, test, names = load_dataset(name, args.data)
+        train, test, names = loaded[name]
+        folder_name = name.replace("/", "_").replace(":", "_")  # a Hub name as one folder
         for seed in args.seeds:
             labeled, pool = split(train, name, seed, args.pool_size, args.labels_per_class)
             seed_rounds = []
@@ -467,7 +563,7 @@ def main(argv=None) -> None:
                     continue
                 log.info("%s seed %d: %s", name, seed, method)
                 t0, per_round = time.time(), []
-                where = out / "runs" / f"{name}-{method}-seed{seed}"
+                where = out / "runs" / f"{folder_name}-{method}-seed{seed}"
                 if method in ("pseudolabel", "pseudolabel+desc"):
                     described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
@@ -476,7 +572,7 @@ def main(argv=None) -> None:
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
                                            overrides=args.set + ["teacher.class_names=true"], names=names)
                 elif method.startswith("pseudolabel:"):
-                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-{method[12:]}-seed{seed}",
+                    pred = run_pseudolabel(labeled, pool, test, len(names), seed, out / "runs" / f"{folder_name}-{method[12:]}-seed{seed}",
                                            rounds_out=per_round, overrides=args.set + variants[method[12:]], names=names)
                 elif method == "supervised" and seed_rounds:
                     # pseudolabel's round 0 *is* the supervised baseline: the same settings, the
@@ -512,7 +608,7 @@ def main(argv=None) -> None:
                                           for a in args.review_arms):
                 log.info("%s seed %d: pseudolabel+review / +random, %d rows after round 0", name, seed, review[name])
                 t0 = time.time()
-                arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{name}-review-seed{seed}",
+                arms = run_reviewed(labeled, pool, test, len(names), seed, out / "runs" / f"{folder_name}-review-seed{seed}",
                                     review[name], overrides=args.set, strategy=args.review_strategy,
                                     arms=tuple(args.review_arms))
                 seconds = (time.time() - t0) / len(arms)  # round 0 is shared: split evenly among the arms

@@ -222,3 +222,76 @@ def test_a_rerun_keeps_the_finished_rows_and_refuses_a_different_benchmark(tmp_p
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), again)  # nothing written is lost
     bench.main(args + ["--seeds", "1", "--set", "loop.max_rounds=1", "--overwrite"])
     assert pd.read_csv(out / "results.csv")["seed"].tolist() == [1]
+
+
+def test_a_data_set_outside_the_protocol_runs_from_its_folder(tmp_path, monkeypatch):
+    """The default is judged on data sets beyond the three: any folder of train/test files with string labels."""
+    folder = tmp_path / "data" / "tickets"
+    folder.mkdir(parents=True)
+    names = {0: "sports", 1: "tech"}
+    synthetic().assign(label=lambda f: f["label"].map(names)).to_csv(folder / "train.csv", index=False)
+    synthetic(10).assign(label=lambda f: f["label"].map(names)).to_json(folder / "test.jsonl", orient="records", lines=True)
+    train, test, got = bench.load_dataset("tickets", str(tmp_path / "data"))
+    assert got == ["sports", "tech"] and train["label"].tolist() == synthetic()["label"].tolist()
+    labeled, pool = bench.split(train, "tickets", seed=0, pool_size=None)
+    assert len(labeled) == 20 and len(pool) == len(train) - 20  # the rest of train, under DEFAULT_POOL
+    monkeypatch.setattr(bench, "DEFAULT_POOL", 30)
+    assert len(bench.split(train, "tickets", seed=0, pool_size=None)[1]) == 30  # a large train split is drawn down
+    monkeypatch.setattr(bench, "git_commit", lambda: "abc1234")
+    out = tmp_path / "out"
+    bench.main(["--data", str(tmp_path / "data"), "--datasets", "tickets", "--methods", "sklearn", "--seeds", "0",
+                "--out", str(out)])
+    assert pd.read_csv(out / "results.csv")["accuracy"].iloc[0] > 0.8
+
+
+@pytest.mark.parametrize("mess, message", [
+    (lambda f: None, "no folder"),
+    (lambda f: f.mkdir() or synthetic().to_parquet(f / "train.parquet"), "no test.parquet, test.csv or test.jsonl"),
+    (lambda f: f.mkdir() or [synthetic().rename(columns={"text": "body"}).to_parquet(f / f"{s}.parquet")
+                             for s in ("train", "test")], "no column 'text'"),
+    (lambda f: f.mkdir() or [synthetic().assign(label=lambda d: d["label"] + 3).to_parquet(f / f"{s}.parquet")
+                             for s in ("train", "test")], "integer labels must be 0..K-1"),
+])
+def test_a_data_set_that_cannot_be_read_is_a_usage_error_before_any_run(tmp_path, capsys, mess, message):
+    mess(tmp_path / "tickets")
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--data", str(tmp_path), "--datasets", "tickets", "--methods", "sklearn", "--out", str(tmp_path / "out")])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_descriptions_are_checked_for_every_data_set_before_any_run(tmp_path, capsys):
+    data = tmp_path / "tickets"
+    data.mkdir()
+    for s in ("train", "test"):
+        synthetic().assign(label=lambda f: f["label"].map({0: "sports", 1: "tech"})).to_parquet(data / f"{s}.parquet")
+    (tmp_path / "desc").mkdir()
+    args = ["--data", str(tmp_path), "--datasets", "tickets", "--methods", "sklearn", "pseudolabel+desc",
+            "--descriptions", str(tmp_path / "desc"), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit):
+        bench.main(args)
+    assert "no tickets.yaml" in capsys.readouterr().err
+    (tmp_path / "desc" / "tickets.yaml").write_text("sports: [A match report.]\n")
+    with pytest.raises(SystemExit):
+        bench.main(args)
+    assert "no description of the classes ['tech']" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_a_hub_data_set_is_read_by_its_class_label_and_a_labeled_test_split(monkeypatch):
+    """``--data hf --datasets NAME``: the ClassLabel column, the first text column, and validation when the
+    test split's labels are hidden (-1, as GLUE's). The Hub is out of reach here, so load_dataset is replaced."""
+    import datasets
+
+    features = datasets.Features({"idx": datasets.Value("int32"), "sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
+    def part(labels):
+        return datasets.Dataset.from_dict({"idx": list(range(len(labels))), "sentence": [f"s{i}" for i in labels],
+                                           "label": labels}, features=features)
+    hub = datasets.DatasetDict(train=part([0, 1, 1]), test=part([-1, -1]), validation=part([1, 0]))
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a: asked.append(a) or hub)
+    train, test, names = bench.load_dataset("someone/reviews:plain", "hf")
+    assert asked == [("someone/reviews", "plain")] and names == ["neg", "pos"]
+    assert train["label"].tolist() == [0, 1, 1] and test["label"].tolist() == [1, 0]  # validation, not test
+    assert train.columns.tolist() == ["text", "label"] and train["text"].tolist() == ["s0", "s1", "s1"]
