@@ -91,7 +91,8 @@ def load_dataset(name: str, data: str):
     protocol's three are the Hub's ``ag_news``, ``glue/sst2`` and ``banking77``; any other name is
     ``datasets.load_dataset(name)`` (``name:config`` picks a config), its label the first
     ``ClassLabel`` column and its text the first of :data:`TEXT_COLUMNS`; the test split is
-    ``test``, else ``validation``.
+    ``test``, else ``validation`` (also when the test labels are hidden, -1, as GLUE's). Its
+    label descriptions for ``+desc``: ``DATASET.yaml`` with ``/`` and ``:`` as ``_``.
     """
     if data != "hf":
         folder = Path(data) / name
@@ -120,6 +121,11 @@ def load_dataset(name: str, data: str):
         raise DataSetError(f"Hugging Face data set {name!r}: no test or validation split with labels (splits {sorted(ds)})")
     frames = [pd.DataFrame({"text": ds[s][text], "label": ds[s][label]}) for s in ("train", test_split)]
     return frames[0], frames[1], features[label].names
+
+
+def file_name(name: str) -> str:
+    """A data set's name as one file or folder name (a Hub ``owner/name:config`` included)."""
+    return name.replace("/", "_").replace(":", "_")
 
 
 def read_split(folder: Path, split: str) -> pd.DataFrame:
@@ -197,7 +203,7 @@ def descriptions_for(name: str, folder: str | Path, names: list) -> dict:
     """The benchmark's label descriptions of ``name``, keyed by label id (the frames' labels are ids)."""
     import yaml
 
-    path = Path(folder) / f"{name.replace('/', '_')}.yaml"
+    path = Path(folder) / f"{file_name(name)}.yaml"
     if not path.exists():
         raise DataSetError(f"--descriptions {folder}: no {path.name} for data set {name!r} (the +desc methods need one)")
     by_name = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -549,7 +555,7 @@ def main(argv=None) -> None:
         parser.error(str(error))
     for name in args.datasets:
         train, test, names = loaded[name]
-        folder_name = name.replace("/", "_").replace(":", "_")  # a Hub name as one folder
+        folder_name = file_name(name)
         for seed in args.seeds:
             labeled, pool = split(train, name, seed, args.pool_size, args.labels_per_class)
             seed_rounds = []
