@@ -102,7 +102,7 @@ def load_dataset(name: str, data: str):
         frames = [read_split(folder, split) for split in ("train", "test")]
         names_file = folder / "labels.json"
         names = json.loads(names_file.read_text()) if names_file.exists() else None
-        return (*label_ids(frames, names, folder),)
+        return label_ids(frames, names, folder)
     import datasets
 
     hub = DATASETS[name]["hf"] if name in DATASETS else tuple(name.split(":", 1))
@@ -545,9 +545,10 @@ def main(argv=None) -> None:
             args.methods = [m for m in args.methods if not m.startswith("setfit")]
     try:  # bad input fails here, before any run
         loaded = {name: load_dataset(name, args.data) for name in args.datasets}
+        wants_descriptions = any(m.endswith("+desc") for m in args.methods)
+        descriptions = {name: descriptions_for(name, args.descriptions, names) if wants_descriptions else None
+                        for name, (_, _, names) in loaded.items()}
         for name, (_, _, names) in loaded.items():
-            if any(m.endswith("+desc") for m in args.methods):
-                descriptions_for(name, args.descriptions, names)
             if "pseudolabel+names" in args.methods and name_sentences(names) is None:
                 raise DataSetError(f"{name}: pseudolabel+names needs class names (labels.json or string labels), "
                                    f"got {names[:5]}")
@@ -571,7 +572,7 @@ def main(argv=None) -> None:
                 t0, per_round = time.time(), []
                 where = out / "runs" / f"{folder_name}-{method}-seed{seed}"
                 if method in ("pseudolabel", "pseudolabel+desc"):
-                    described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
+                    described = descriptions[name] if method.endswith("+desc") else None
                     pred = run_pseudolabel(labeled, pool, test, len(names), seed, where, rounds_out=per_round,
                                            overrides=args.set, descriptions=described, names=names)
                 elif method == "pseudolabel+names":
@@ -597,7 +598,7 @@ def main(argv=None) -> None:
                 elif method == "frozen":
                     pred = run_frozen(labeled, test, args.set)
                 elif method in ("setfit", "setfit+desc"):
-                    described = descriptions_for(name, args.descriptions, names) if method.endswith("+desc") else None
+                    described = descriptions[name] if method.endswith("+desc") else None
                     pred = run_setfit(labeled, test, seed, where, described)
                 else:
                     pred = run_ceiling(pool, test, len(names), seed, where, args.set)
