@@ -91,20 +91,6 @@ def test_description_view_counts_as_much_as_it_labels_the_gold_rows():
     json.dumps(good.state)  # the fitted state goes into teacher.json
 
 
-def test_description_weight_is_one_number_for_the_same_gold_rows_whatever_the_round():
-    gold_x, gold_y = blobs(10, 0, spread=2.5)  # 20 noisy gold rows: one 5-fold shuffle says 0.75 to 0.85
-    pool_x, pool_y = blobs(30, 1)
-    vague = np.eye(8)[:2] + 2 * np.eye(8)[2:4]  # descriptions that say some of what the classes mean: 65% of gold
-    vectors = class_vectors(vague, np.array([0, 1]), 2)
-    cfg = Config.from_dict({"teacher": {"views": ["descriptions"], "student_view": True}})
-    states = [Teacher(cfg).run(TeacherInput(round=r, n_classes=2, gold=gold_y, spaces={"pretrained": (gold_x, pool_x)},
-                                            probs={"student": noisy_student(pool_y, 0.3, 5)}, descriptions=vectors,
-                                            share=0.5, seed=seed)).state["descriptions"]
-              for r, seed in enumerate([0, 1, 2, 3, 4, 5])]
-    assert len({s["linear_cv_accuracy"] for s in states}) == 1 and len({s["weight"] for s in states}) == 1
-    assert 0 < states[0]["weight"] < 1
-
-
 def test_description_temperature_is_fitted_on_the_gold_rows():
     gold_x, gold_y = blobs(20, 0, spread=0.9)
     vectors = class_vectors(np.eye(8)[:2], np.array([0, 1]), 2)
