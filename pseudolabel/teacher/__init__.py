@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy.stats import binomtest
 
 from ..selection import Selection, select
 from .combine import weighted_mean
@@ -87,7 +88,9 @@ def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> d
     Its weight is ``(a_d - 1/K) / (a_l - 1/K)``, clipped to [0, 1]: how far above chance it
     labels the gold rows (``a_d``), against a linear head's cross-validated accuracy on the
     same rows in the same space (``a_l``): "is saying what the classes mean worth as much as
-    the labels themselves?"
+    the labels themselves?" ``a_d`` is the upper end of the 95% Wilson interval of the view's
+    gold accuracy: a view that needs no label counts fully unless the gold rows show that it
+    labels worse (12 right of 20 is as likely from a 75%-right view as from a 60%-right one).
     """
     if inp.descriptions is None or "pretrained" not in inp.spaces:
         return {}
@@ -96,10 +99,12 @@ def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> d
     views["descriptions"] = view.predict_proba(pool_x)
     chance = 1.0 / inp.n_classes
     linear = cross_validated_accuracy(gold_x, inp.gold, C=config.teacher.linear_c, seed=inp.seed)
-    weight = float(np.clip((view.gold_accuracy_ - chance) / max(linear - chance, 1e-6), 0.0, 1.0))
+    right = int(round(view.gold_accuracy_ * len(inp.gold)))
+    upper = float(binomtest(right, len(inp.gold)).proportion_ci(0.95, method="wilson").high)
+    weight = float(np.clip((upper - chance) / max(linear - chance, 1e-6), 0.0, 1.0))
     weights["descriptions"] = weight
     return {"temperature": view.temperature_, "gold_accuracy": view.gold_accuracy_,
-            "linear_cv_accuracy": linear, "weight": weight}
+            "gold_accuracy_upper": upper, "linear_cv_accuracy": linear, "weight": weight}
 
 
 def fixed_views(views: dict, weights: dict) -> dict:
