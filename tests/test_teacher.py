@@ -11,7 +11,7 @@ from pseudolabel.data import load_inputs
 from pseudolabel.loop import run_rounds
 from pseudolabel.state import RunState
 from pseudolabel.teacher import Teacher, TeacherInput
-from pseudolabel.teacher.descriptions import DescriptionView, class_vectors, name_sentences
+from pseudolabel.teacher.descriptions import DescriptionView, class_vectors, description_weight, name_sentences
 from pseudolabel.teacher.linear import LinearSelfTraining
 
 from .conftest import FakeEmbedder, FakeLearner
@@ -89,6 +89,16 @@ def test_description_view_counts_as_much_as_it_labels_the_gold_rows():
     assert bad.state["descriptions"]["weight"] == 0.0, "descriptions that contradict the gold rows count for nothing"
     assert np.mean(good.probs.argmax(1) == pool_y) > np.mean(bad.probs.argmax(1) == pool_y)
     json.dumps(good.state)  # the fitted state goes into teacher.json
+
+
+def test_description_weight_shrinks_only_when_the_gold_rows_show_the_view_labels_worse():
+    # 12 of 20 right: the interval reaches 78%, above a linear head's 75%: counts fully
+    assert description_weight(0.6, 20, 0.75, 2) == (1.0, pytest.approx(0.781, abs=1e-3))
+    # the same share of 770 rows is evidence: weighed by the interval's top, (0.634 - 1/77) / (0.84 - 1/77)
+    weight, upper = description_weight(0.6, 770, 0.84, 77)
+    assert upper == pytest.approx(0.634, abs=1e-3) and weight == pytest.approx((upper - 1 / 77) / (0.84 - 1 / 77))
+    assert description_weight(0.0, 20, 0.75, 2)[0] == 0.0, "a view wrong on every gold row counts for nothing"
+    assert description_weight(0.9, 20, 0.5, 2)[0] == 1.0, "a head at chance cannot outweigh it"
 
 
 def test_description_temperature_is_fitted_on_the_gold_rows():

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy.stats import binomtest
 
 from ..selection import Selection, select
 from .combine import weighted_mean
-from .descriptions import DescriptionView
+from .descriptions import DescriptionView, description_weight
 from .lexical import StackedWeight, cross_fitted_teachers
 from .linear import LinearSelfTraining
 from .neighbours import NeighbourSmoothing, rows_moved
@@ -85,23 +84,17 @@ class TeacherOutput:
 def add_descriptions(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     """The ``descriptions`` stage: a zero-shot view, weighted by its accuracy on the gold rows.
 
-    Its weight is ``(a_d - 1/K) / (a_l - 1/K)``, clipped to [0, 1]: how far above chance it
-    labels the gold rows (``a_d``), against a linear head's cross-validated accuracy on the
-    same rows in the same space (``a_l``): "is saying what the classes mean worth as much as
-    the labels themselves?" ``a_d`` is the upper end of the 95% Wilson interval of the view's
-    gold accuracy: a view that needs no label counts fully unless the gold rows show that it
-    labels worse (12 right of 20 is as likely from a 75%-right view as from a 60%-right one).
+    Its weight (:func:`.descriptions.description_weight`) compares how far above chance it
+    labels the gold rows with a linear head's cross-validated accuracy on the same rows in the
+    same space: "is saying what the classes mean worth as much as the labels themselves?"
     """
     if inp.descriptions is None or "pretrained" not in inp.spaces:
         return {}
     gold_x, pool_x = inp.spaces["pretrained"]
     view = DescriptionView(inp.descriptions).fit(gold_x, inp.gold)
     views["descriptions"] = view.predict_proba(pool_x)
-    chance = 1.0 / inp.n_classes
     linear = cross_validated_accuracy(gold_x, inp.gold, C=config.teacher.linear_c, seed=inp.seed)
-    right = int(round(view.gold_accuracy_ * len(inp.gold)))
-    upper = float(binomtest(right, len(inp.gold)).proportion_ci(0.95, method="wilson").high)
-    weight = float(np.clip((upper - chance) / max(linear - chance, 1e-6), 0.0, 1.0))
+    weight, upper = description_weight(view.gold_accuracy_, len(inp.gold), linear, inp.n_classes)
     weights["descriptions"] = weight
     return {"temperature": view.temperature_, "gold_accuracy": view.gold_accuracy_,
             "gold_accuracy_upper": upper, "linear_cv_accuracy": linear, "weight": weight}

@@ -46,6 +46,26 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def description_weight(gold_accuracy: float, n_gold: int, linear_accuracy: float, n_classes: int
+                       ) -> tuple[float, float]:
+    """The descriptions view's weight against the linear heads', and the accuracy it was read at.
+
+    ``(a_d - 1/K) / (a_l - 1/K)`` clipped to [0, 1], where ``a_l`` is a linear head's
+    cross-validated accuracy on the gold rows and ``a_d`` the upper end of the 95% Wilson
+    interval of the view's accuracy on them: a view that costs no label counts fully unless
+    the gold rows show that it labels worse than the head. On 20 rows the interval is wide
+    (12 right reaches 78%), and the point estimate had weighed SST-2's descriptions 0.4 on a
+    draw where they labeled the pool better than anything learned from those rows; on
+    Banking77's 770 rows it is narrow (68.4% right reaches 71.6%).
+    """
+    from scipy.stats import binomtest
+
+    right = int(round(gold_accuracy * n_gold))
+    upper = float(binomtest(right, n_gold).proportion_ci(0.95, method="wilson").high)
+    chance = 1.0 / n_classes
+    return float(np.clip((upper - chance) / max(linear_accuracy - chance, 1e-6), 0.0, 1.0)), upper
+
+
 @dataclass
 class DescriptionView:
     """Zero-shot probabilities from class description vectors, in the pretrained embedding space.
