@@ -99,6 +99,9 @@ def test_description_weight_shrinks_only_when_the_gold_rows_show_the_view_labels
     assert upper == pytest.approx(0.634, abs=1e-3) and weight == pytest.approx((upper - 1 / 77) / (0.84 - 1 / 77))
     assert description_weight(0.0, 20, 0.75, 2)[0] == 0.0, "a view wrong on every gold row counts for nothing"
     assert description_weight(0.9, 20, 0.5, 2)[0] == 1.0, "a head at chance cannot outweigh it"
+    # one gold row per class: no cross-validated head to compare with, and the view must not vanish
+    assert description_weight(1.0, 4, float("nan"), 4)[0] == 1.0
+    assert description_weight(0.0, 40, float("nan"), 2)[0] == 0.0
 
 
 def test_description_temperature_is_fitted_on_the_gold_rows():

@@ -56,13 +56,17 @@ def description_weight(gold_accuracy: float, n_gold: int, linear_accuracy: float
     the gold rows show that it labels worse than the head. On 20 rows the interval is wide
     (12 right reaches 78%), and the point estimate had weighed SST-2's descriptions 0.4 on a
     draw where they labeled the pool better than anything learned from those rows; on
-    Banking77's 770 rows it is narrow (68.4% right reaches 71.6%).
+    Banking77's 770 rows it is narrow (68.4% right reaches 71.6%). With no head to compare
+    with (``linear_accuracy`` NaN: a class with fewer than two gold rows to cross-validate), the
+    view counts fully if its interval reaches above chance, else not at all.
     """
     from scipy.stats import binomtest
 
     right = int(round(gold_accuracy * n_gold))
     upper = float(binomtest(right, n_gold).proportion_ci(0.95, method="wilson").high)
     chance = 1.0 / n_classes
+    if not np.isfinite(linear_accuracy):
+        return (1.0 if upper > chance else 0.0), upper
     return float(np.clip((upper - chance) / max(linear_accuracy - chance, 1e-6), 0.0, 1.0)), upper
 
 
