@@ -192,6 +192,21 @@ def test_descriptions_enter_the_teacher_and_the_fingerprint(tmp_path):
     assert texts[4:6] == ["about a", "about b"] and labels[4:6] == [0, 1], "each sentence trains as a row of its class"
 
 
+def test_descriptions_count_with_one_gold_row_per_class(tmp_path):
+    """No linear head can be cross-validated on one row per class; the view must still vote."""
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path)
+    one_each = load_inputs(LABELED.iloc[:2], pd.DataFrame({"text": inputs.pool_texts.take(np.arange(12))}),
+                           label_descriptions={"a": ["about a"], "b": ["about b"]})
+    embedder.table.update({"about a": np.array([1.0, 0.0]), "about b": np.array([0.0, 1.0])})
+    cfg = Config.from_dict({**cfg.to_dict(), "output_dir": str(tmp_path / "one"), "loop": {"max_rounds": 1}})
+    state = RunState(cfg.output_dir)
+    state.open(cfg, one_each.fingerprint(), one_each.label_set)
+    run_rounds(one_each, learner, state, cfg, embedder=embedder)
+    teacher = json.loads((state.round_dir(0) / "teacher.json").read_text())
+    assert teacher["descriptions"]["weight"] == 1.0
+    assert teacher["combine"]["weights"]["descriptions"] == 1.0
+
+
 def test_description_rows_are_off_by_default(tmp_path):
     """On SST-2 they cost 7.4 points on the mean (docs/benchmarks.md): a teacher view only, unless asked."""
     inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, loop={"max_rounds": 1})
