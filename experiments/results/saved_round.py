@@ -40,13 +40,15 @@ class SavedRound:
                             descriptions=self.descriptions, share=share, seed=seed)
 
 
-def load_round(name: str, seed: int, run: Path, round: int | None = None, *, desc: bool = False) -> SavedRound:
+def load_round(name: str, seed: int, run: Path, round: int | None = None, *, desc: bool = False,
+               data: str = "../shared/datasets", descriptions: str = "experiments/descriptions") -> SavedRound:
     """Score dataset ``name``'s pool (seed ``seed``'s split) with round ``round``'s student of ``run``.
 
     ``None``: the final model (``final/``); a negative round counts back from ``loop.max_rounds``
-    (-1: the student whose teacher labeled the whole pool).
+    (-1: the student whose teacher labeled the whole pool). ``data`` and ``descriptions``: the
+    benchmark's ``--data`` and ``--descriptions`` folders.
     """
-    train, _, names = load_dataset(name, "../shared/datasets")
+    train, _, names = load_dataset(name, data)
     labeled, pool = split(train, name, seed, None)
     config = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
     if round is not None and round < 0:
@@ -63,14 +65,14 @@ def load_round(name: str, seed: int, run: Path, round: int | None = None, *, des
                              np.load(run / "embeddings/pretrained-pool.npy"))}
     vectors = None
     if desc:
-        vectors = description_vectors(name, names, Encoder.from_config(bundled_minilm(), config, accelerator))
+        vectors = description_vectors(name, names, Encoder.from_config(bundled_minilm(), config, accelerator), descriptions)
     return SavedRound(config, names, labeled, pool, probs, spaces, vectors)
 
 
-def description_vectors(name: str, names: list, encoder: Encoder) -> np.ndarray:
+def description_vectors(name: str, names: list, encoder: Encoder, folder: str = "experiments/descriptions") -> np.ndarray:
     """The class vectors of the benchmark's descriptions of ``name`` (``experiments/descriptions/``),
     embedded by ``encoder`` (the pretrained one), as the teacher's description view builds them."""
-    described = descriptions_for(name, "experiments/descriptions", names)
+    described = descriptions_for(name, folder, names)
     sentences = [s for c in range(len(names)) for s in described[c]]
     owners = np.array([c for c in range(len(names)) for _ in described[c]])
     return class_vectors(encoder.embed(sentences), owners, len(names))
