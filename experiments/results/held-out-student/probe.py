@@ -18,7 +18,6 @@ sys.path.insert(0, "experiments/results")
 from saved_round import load_round  # noqa: E402
 from pseudolabel.teacher import Teacher  # noqa: E402
 from pseudolabel.teacher.neighbours import NeighbourSmoothing  # noqa: E402
-from pseudolabel.teacher.combine import weighted_mean  # noqa: E402
 from pseudolabel.selection import select  # noqa: E402
 
 name, s, run = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
