@@ -43,17 +43,20 @@ for k in (1, 2):
            "recorded_teacher": round(json.loads((run / f"rounds/round_{k:03d}/metrics.json").read_text())["teacher_accuracy"] * 100, 2),
            "teacher": acc(out.probs), "teacher_unseen": acc(out.probs, unseen), "teacher_seen": acc(out.probs, seen),
            "student_unseen": acc(student, unseen), "student_seen": acc(student, seen)}
+    base = select(out.probs, cfg.selection, round=k, share=share)  # the teacher's own picks
+    row["picks_prec_teacher"] = round(float(np.mean(base.labels == y[base.indices])) * 100, 2)
+    smoothing = None  # the last round's teacher is smoothed: the mix is too, over the same neighbours
+    if "combined" in out.views:
+        smoothing = NeighbourSmoothing(k=cfg.teacher.neighbours, weight=cfg.teacher.neighbour_weight, seed=s)
+        smoothing.fit(saved.spaces["pretrained"][1])
     for w in (1.0, total):
         mix = pre.copy()
         mix[unseen] = (total * pre[unseen] + w * student[unseen]) / (total + w)
-        if "combined" in out.views:  # the last round: smoothed as the teacher does
-            sm = NeighbourSmoothing(k=cfg.teacher.neighbours, weight=cfg.teacher.neighbour_weight, seed=s)
-            mix = sm.fit(saved.spaces["pretrained"][1]).transform(mix)
+        if smoothing is not None:
+            mix = smoothing.transform(mix)
         picks = select(mix, cfg.selection, round=k, share=share)
-        base = select(out.probs, cfg.selection, round=k, share=share)
         row[f"mix_w{w:g}"] = acc(mix)
         row[f"mix_w{w:g}_unseen"] = acc(mix, unseen)
         row[f"picks_prec_w{w:g}"] = round(float(np.mean(picks.labels == y[picks.indices])) * 100, 2)
-        row["picks_prec_teacher"] = round(float(np.mean(base.labels == y[base.indices])) * 100, 2)
     row["s"] = round(time.time() - t0)
     print(json.dumps(row), flush=True)
