@@ -186,6 +186,11 @@ class TeacherConfig:
     the curriculum takes first; ``all`` smooths every round's (it lost 2 points on an AG News
     seed end to end, a class's share shrinking round after round). Both measured in
     docs/benchmarks.md.
+    ``held_out`` (last in ``views``; not a default): in the round whose teacher labels the whole
+    pool, ``held_out_folds`` extra students each train without one class-balanced fold of the
+    round's picks and label it (:mod:`pseudolabel.held_out`), so every candidate gets a fine-tuned
+    prediction from a student that never trained on it; that view weighs as much as the views
+    before it together.
     """
 
     views: list = field(default_factory=lambda: ["descriptions", "linear"])
@@ -197,6 +202,7 @@ class TeacherConfig:
     neighbours: int = 10
     neighbour_weight: float = 0.5
     neighbour_rounds: str = "last"
+    held_out_folds: int = 2
 
     @property
     def smooths(self) -> bool:
@@ -207,6 +213,11 @@ class TeacherConfig:
         """Whether round ``round``'s teacher (of ``max_rounds``) is smoothed (``neighbour_rounds``)."""
         return self.smooths and (self.neighbour_rounds == "all" or round + 1 >= max_rounds)
 
+    def held_out_round(self, round: int, max_rounds: int) -> bool:
+        """Whether round ``round`` (of ``max_rounds``) trains the cross-fitted students of the
+        ``held_out`` view: only the last teacher's, whose labels the final student trains on."""
+        return "held_out" in self.views and round + 1 == max_rounds
+
     def validate(self) -> None:
         from .teacher import VIEW_STAGES
 
@@ -216,6 +227,11 @@ class TeacherConfig:
                                                 and self.views.index("lexical") < self.views.index("linear")),
                "teacher.views", self.views, "'lexical' before 'linear' (the lexical stage weighs the TF-IDF head "
                "that the linear stage then self-trains with the others)")
+        _check("held_out" not in self.views or self.views[-1] == "held_out", "teacher.views", self.views,
+               "'held_out' last (the cross-fitted students' view weighs as much as the views before it together, "
+               "and stays out of the linear heads' inner rounds)")
+        _check(self.held_out_folds >= 2, "teacher.held_out_folds",
+               self.held_out_folds, "an integer >= 2")
         for name in self.spaces:
             _check(name in SPACES, "teacher.spaces", self.spaces, "a list of " + ", ".join(SPACES))
         _check(self.inner_rounds >= 1, "teacher.inner_rounds", self.inner_rounds, "an integer >= 1")

@@ -22,6 +22,7 @@ from .data import Descriptions, Inputs
 from .modelcard import write_model_card
 from .report import draw_report
 from .errors import RunStateError
+from .held_out import cross_fitted_probs
 from .selection.curriculum import curriculum_share
 from .state import RunState, atomic_write_text
 from .teacher import Teacher, TeacherInput, TeacherOutput
@@ -145,6 +146,18 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
 
     taken, texts, fit_args = training_rows(inputs, state, config, r)
     init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
+    candidates = pool_candidates(inputs, taken["pool_row"].to_numpy(dtype=np.int64), config.selection.mode)
+    held_out, held_out_seconds = None, 0.0
+    if config.teacher.held_out_round(r, config.loop.max_rounds) and len(taken) and len(candidates):
+        # before the round's own student, so that the learner ends up holding (and saving) that one
+        t0 = time.perf_counter()
+        held_out = cross_fitted_probs(
+            learner, texts, fit_args, len(texts) - len(taken),
+            positions_in(candidates, taken["pool_row"].to_numpy(dtype=np.int64)),
+            inputs.pool_texts.subset(candidates), len(names), folds=config.teacher.held_out_folds,
+            seeds=[round_seed(config.seed, 30_000 + 100 * r + f) for f in range(config.teacher.held_out_folds)],
+            init_from=init_from, desc=f"round_{r}_held_out")
+        held_out_seconds = time.perf_counter() - t0
     fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, desc=f"round_{r}", **fit_args)
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_review_labels": inputs.n_added,
@@ -158,13 +171,13 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         m["eval_change"] = None if previous is None else m[f"eval_{config.loop.metric}"] - previous
 
     stop = stop_before_labeling(r, m, done, config)
-    candidates = pool_candidates(inputs, taken["pool_row"].to_numpy(dtype=np.int64), config.selection.mode)
     if stop is None and not len(candidates):
         stop = "all_labeled"
     chosen, label_seconds, teacher_seconds, teacher, scratch = empty_selection(), 0.0, 0.0, None, []
     if stop is None:
         t0 = time.perf_counter()
         teacher_input, scratch = score_pool(inputs, learner, state, config, candidates, r, embedder)
+        teacher_input.held_out = held_out
         t1 = time.perf_counter()
         teacher = Teacher(config).run(teacher_input)
         label_seconds, teacher_seconds = t1 - t0, time.perf_counter() - t1
@@ -179,6 +192,8 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
              train_refits=fit_stats.get("refits", 0),
              label_seconds=label_seconds, teacher_seconds=teacher_seconds, stop=stop)
+    if held_out is not None:
+        m["held_out_seconds"] = held_out_seconds
     m["wall_seconds"] = time.perf_counter() - start
 
     with state.writing_round(r) as tmp:
@@ -319,6 +334,14 @@ def stop_before_labeling(r: int, m: dict, done: list[dict], config: Config) -> s
     if r >= loop.max_rounds:
         return "max_rounds"
     return None
+
+
+def positions_in(candidates: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each pool row's position among the (ascending) candidates, -1 where it is not one."""
+    if not len(candidates):
+        return np.full(len(rows), -1, dtype=np.int64)
+    at = np.searchsorted(candidates, rows).clip(max=len(candidates) - 1)
+    return np.where(candidates[at] == rows, at, -1)
 
 
 def pool_candidates(inputs: Inputs, taken_rows: np.ndarray, mode: str) -> np.ndarray:

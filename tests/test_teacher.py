@@ -395,3 +395,94 @@ def test_curriculum_run_with_the_lexical_view_records_its_weight(tmp_path):
         teacher = json.loads((state.round_dir(r) / "teacher.json").read_text())
         assert teacher["lexical"]["weight"] in (0.0, 0.125, 0.25, 0.5, 1.0)
         assert teacher["lexical"]["n_features"] >= 1
+
+
+# -- the held-out view: cross-fitted students -------------------------------------------------------------
+
+
+class MarkingLearner:
+    """Scores every text as a one-hot of the index of its latest fit, so a row's probabilities
+    say which student labeled it; records what each fit trained on."""
+
+    def __init__(self, n_classes: int):
+        self.n_classes, self.fits = n_classes, []
+
+    def fit(self, texts, labels, *, seed, init_from=None, weights=None, soft_targets=None, desc="train", warm_rows=None):
+        self.fits.append({"texts": list(texts), "labels": list(labels), "weights": weights, "seed": seed,
+                          "warm_rows": warm_rows, "init_from": init_from})
+        return {}
+
+    def score(self, texts, **_):
+        return np.tile(np.eye(self.n_classes)[len(self.fits) - 1], (len(list(texts)), 1)), None
+
+
+class Texts(list):
+    def subset(self, rows):
+        return Texts(self[i] for i in rows)
+
+
+def test_cross_fitted_students_label_only_rows_they_never_trained_on():
+    from pseudolabel.held_out import cross_fitted_probs
+
+    gold, picks = ["g0", "g1"], [f"p{i}" for i in range(8)]
+    pick_labels = np.array([0, 1] * 4)
+    pool = Texts([f"p{i}" for i in range(10)])  # p8 and p9 were not picked
+    learner = MarkingLearner(2)
+    fit_args = {"labels": np.concatenate([[0, 1], pick_labels]), "weights": np.arange(10.0),
+                "warm_rows": np.arange(2)}
+    out = cross_fitted_probs(learner, gold + picks, fit_args, 2, np.arange(8), pool, 2, folds=2, seeds=[3, 4],
+                             init_from="prev")
+    assert len(learner.fits) == 2 and [f["seed"] for f in learner.fits] == [3, 4]
+    for f, fit in enumerate(learner.fits):
+        assert fit["texts"][:2] == gold and list(fit["warm_rows"]) == [0, 1] and fit["init_from"] == "prev"
+        trained = set(fit["texts"][2:])
+        assert len(trained) == 4 and sorted(fit["labels"][2:]) == [0, 0, 1, 1], "half of each class"
+        assert list(fit["weights"]) == [0.0, 1.0] + [float(2 + int(t[1:])) for t in fit["texts"][2:]], "rows keep their weights"
+        labeled_by_this_one = {pool[i] for i in range(8) if out[i].argmax() == f and out[i].max() == 1}
+        assert labeled_by_this_one == set(picks) - trained, "each student labels exactly the fold it never saw"
+    np.testing.assert_allclose(out[8:], 0.5), "rows no teacher picked: the mean of every student"
+
+
+def test_held_out_view_weighs_as_much_as_the_views_before_it_together():
+    gold_x, gold_y = blobs(5, 0)
+    pool_x, pool_y = blobs(50, 1)
+    held = noisy_student(pool_y, 0.0, 3)
+    inp = TeacherInput(round=0, n_classes=2, gold=gold_y, probs={"student": noisy_student(pool_y, 0.3, 2)},
+                       spaces={"pretrained": (gold_x, pool_x)}, share=1.0, held_out=held)
+    out = Teacher(config(views=["linear", "held_out"])).run(inp)
+    weights = out.state["combine"]["weights"]
+    assert weights["held_out"] == out.state["held_out"]["weight"] == 1.0 and weights["student"] == 0.0
+    np.testing.assert_allclose(out.probs, (out.views["linear:pretrained"] + held) / 2)
+    out = Teacher(config(views=["linear", "held_out"], student_view=True)).run(inp)
+    assert out.state["combine"]["weights"]["held_out"] == 2.0, "the student and the linear head"
+    inp.held_out = None
+    out = Teacher(config(views=["linear", "held_out"])).run(inp)
+    assert "held_out" not in out.views and "skipped" in out.state["held_out"]
+
+
+def test_held_out_stage_must_come_last():
+    from pseudolabel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'held_out' last"):
+        Config.from_dict({"teacher": {"views": ["held_out", "linear"]}})
+    with pytest.raises(ConfigError, match="held_out_folds"):
+        Config.from_dict({"teacher": {"views": ["linear", "held_out"], "held_out_folds": 1}})
+
+
+def test_curriculum_run_trains_cross_fitted_students_for_the_last_teacher_only(tmp_path):
+    inputs, learner, embedder, state, cfg = curriculum_run(
+        tmp_path, teacher={"inner_rounds": 2, "views": ["linear", "held_out"], "held_out_folds": 2})
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert rounds[-1]["stop"] == "max_rounds"
+    # rounds 0 and 1 one student each; round 2 two cross-fitted students, then its own; round 3 one
+    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 4, 4, 8, 12]
+    own = set(learner.fits[4][0][4:])
+    assert set(learner.fits[2][0][4:]) | set(learner.fits[3][0][4:]) == own
+    assert not set(learner.fits[2][0][4:]) & set(learner.fits[3][0][4:]), "two disjoint halves of the round's picks"
+    assert json.loads((state.round_dir(2) / "model" / "fake.json").read_text())["n"] == 12, "the round saves its own student"
+    for r in range(3):
+        teacher = json.loads((state.round_dir(r) / "teacher.json").read_text())
+        assert ("weight" in teacher["held_out"]) == (r == 2)
+        assert ("held_out_seconds" in rounds[r]) == (r == 2)
+    assert json.loads((state.round_dir(2) / "teacher.json").read_text())["combine"]["weights"]["held_out"] == 2.0
+    assert "held_out" in rounds[2]["view_accuracy"]

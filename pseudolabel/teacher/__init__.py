@@ -8,7 +8,9 @@ student has scored the pool; it never sees texts, models or files:
    ``descriptions`` (zero-shot, from label descriptions), ``lexical`` (whether, and at which
    weight stacked on the gold rows, a TF-IDF head joins the linear heads, :mod:`.lexical`) and
    ``linear`` (self-trained linear heads in the student's features, the pretrained encoder's
-   sentence embeddings and, if the lexical stage weighed it above 0, the TF-IDF space).
+   sentence embeddings and, if the lexical stage weighed it above 0, the TF-IDF space);
+   ``held_out`` (last, in the last teacher only): fine-tuned students' predictions on the rows
+   they never trained on (:func:`add_held_out`, trained by :mod:`pseudolabel.held_out`).
 2. **combine**: one probability matrix, the weighted mean of the views (:mod:`.combine`),
    in the last round then moved towards each candidate's nearest neighbours' in the
    pretrained space (``teacher.neighbours``, ``teacher.neighbour_rounds``, :mod:`.neighbours`).
@@ -54,6 +56,9 @@ class TeacherInput:
         ``"lexical"`` (TF-IDF of the texts, ``scipy.sparse``).
     descriptions : ndarray or None
         ``(n_classes, dim)`` unit vectors of the label descriptions in the ``"pretrained"`` space.
+    held_out : ndarray or None
+        ``(n, n_classes)``: each candidate's probabilities from fine-tuned students that never
+        trained on it (:mod:`pseudolabel.held_out`); only in a round that trains them.
     share : float or None
         The curriculum's share of the pool for the next round (see
         :func:`pseudolabel.selection.curriculum.curriculum_share`).
@@ -68,6 +73,7 @@ class TeacherInput:
     descriptions: np.ndarray | None = None
     share: float | None = None
     seed: int = 0
+    held_out: np.ndarray | None = None
 
 
 @dataclass
@@ -173,6 +179,22 @@ def add_lexical(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     return state
 
 
+def add_held_out(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
+    """The ``held_out`` stage: the cross-fitted students' predictions (:mod:`pseudolabel.held_out`).
+
+    The round's own student repeats its pseudo-labels on the rows it trained on (weight 0), but a
+    student that never saw a row predicts it as a fine-tuned model would a new text: a view none
+    of the linear heads is. It weighs as much as every view before it together (the weight
+    measured, docs/benchmarks.md) and comes last, so it stays out of the linear heads' inner rounds.
+    """
+    if inp.held_out is None:
+        return {"skipped": "no cross-fitted students this round (only the last teacher's has them)"}
+    weight = float(sum(weights.get(name, 1.0) for name in views if weights.get(name, 1.0) > 0))
+    views["held_out"] = np.asarray(inp.held_out)
+    weights["held_out"] = weight
+    return {"weight": weight, "folds": config.teacher.held_out_folds}
+
+
 def smooth_by_neighbours(combined: np.ndarray, views: dict, inp: TeacherInput, config) -> tuple[np.ndarray, dict]:
     """The combination moved towards each candidate's nearest neighbours' (:mod:`.neighbours`).
 
@@ -208,6 +230,7 @@ VIEW_STAGES: dict[str, Callable] = {
     "descriptions": add_descriptions,
     "lexical": add_lexical,
     "linear": add_linear,
+    "held_out": add_held_out,
 }
 """Stages that add probability views, by the name ``teacher.views`` uses; they run in that order."""
 
