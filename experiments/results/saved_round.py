@@ -4,7 +4,8 @@
 student's probabilities and mean-pooled features of the pool and the gold rows, the run's cached
 pretrained embeddings and, for a descriptions run, the benchmark's description vectors. Used by
 ``extra-round/``, ``layer-views/``, ``student-space-neighbours/`` and (the description
-vectors) ``predict-time-views/``; run from the repository root.
+vectors) ``predict-time-views/``; ``probe_args`` and ``set_keys`` are the probes' command line
+and the resumed runs' config overrides. Run from the repository root.
 """
 import json
 import sys
@@ -76,3 +77,25 @@ def description_vectors(name: str, names: list, encoder: Encoder, folder: str = 
     sentences = [s for c in range(len(names)) for s in described[c]]
     owners = np.array([c for c in range(len(names)) for _ in described[c]])
     return class_vectors(encoder.embed(sentences), owners, len(names))
+
+
+def probe_args(argv: list) -> tuple:
+    """``DATASET SEED RUN [--desc] [--data F] [--descriptions F]`` -> (dataset, seed, run folder,
+    desc, data folder, descriptions folder)."""
+    opt = lambda flag, default: argv[argv.index(flag) + 1] if flag in argv else default
+    return (argv[0], int(argv[1]), Path(argv[2]), "--desc" in argv,
+            opt("--data", "../shared/datasets"), opt("--descriptions", "experiments/descriptions"))
+
+
+def set_keys(config: dict, overrides: list) -> None:
+    """Write ``key.sub=value`` overrides (the keys ``bench_accuracy.settings`` sets) into a run.json
+    config, so that a copied run resumes under them."""
+    import yaml
+
+    for item in overrides:
+        key, value = item.split("=", 1)
+        *path, leaf = key.split(".")
+        node = config
+        for part in path:
+            node = node[part]
+        node[leaf] = yaml.safe_load(value)

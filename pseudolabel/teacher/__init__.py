@@ -188,7 +188,8 @@ def add_held_out(views: dict, weights: dict, inp: TeacherInput, config) -> dict:
     measured, docs/benchmarks.md) and comes last, so it stays out of the linear heads' inner rounds.
     """
     if inp.held_out is None:
-        return {"skipped": "no cross-fitted students this round (only the last teacher's has them)"}
+        return {"skipped": "no cross-fitted students this round (they train only for the last teacher, "
+                           "on the picks of the one before)"}
     weight = float(sum(weights.get(name, 1.0) for name in views if weights.get(name, 1.0) > 0))
     views["held_out"] = np.asarray(inp.held_out)
     weights["held_out"] = weight

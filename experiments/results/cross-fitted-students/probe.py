@@ -13,20 +13,16 @@ student (``../saved_round.py``) as the control. From the repository root, ../sha
     python experiments/results/cross-fitted-students/probe.py DATASET SEED RUN_FOLDER [--desc] [--data F] [--descriptions F]
 """
 import json, sys, time
-from pathlib import Path
 import numpy as np
 import pandas as pd
 sys.path.insert(0, "experiments/results")
-from saved_round import load_round  # noqa: E402
+from saved_round import load_round, probe_args  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
 from pseudolabel.teacher import Teacher  # noqa: E402
 from pseudolabel.teacher.neighbours import NeighbourSmoothing  # noqa: E402
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
 
-name, s, run = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-desc = "--desc" in sys.argv
-opt = lambda flag, default: sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
-data, folder = opt("--data", "../shared/datasets"), opt("--descriptions", "experiments/descriptions")
+name, s, run, desc, data, folder = probe_args(sys.argv[1:])
 t0 = time.time()
 k = 2
 saved = load_round(name, s, run, k, desc=desc, data=data, descriptions=folder)

@@ -12,9 +12,10 @@ repository root, ../shared beside it:
 import json, shutil, sys, time
 from pathlib import Path
 import numpy as np
-import yaml
 sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
 from bench_accuracy import descriptions_for, load_dataset, settings, split  # noqa: E402
+sys.path.insert(0, "experiments/results")
+from saved_round import set_keys  # noqa: E402
 from pseudolabel import SelfTrainer  # noqa: E402
 
 args = sys.argv[1:]
@@ -33,13 +34,7 @@ if dst.exists():
     shutil.rmtree(dst)
 later = [f"round_{r:03d}" for r in range(2, meta["config"]["loop"]["max_rounds"] + 1)]
 shutil.copytree(src, dst, ignore=shutil.ignore_patterns(*later, "final", "history.csv", "report.png"))
-for item in overrides:  # the same keys settings() sets, so the resume sees one config
-    key, value = item.split("=", 1)
-    *path, leaf = key.split(".")
-    node = meta["config"]
-    for part in path:
-        node = node[part]
-    node[leaf] = yaml.safe_load(value)
+set_keys(meta["config"], overrides)  # so the resume sees one config
 (dst / "run.json").write_text(json.dumps(meta, indent=2))
 labeled, pool = split(train, name, s, None)
 t0 = time.time()

@@ -11,19 +11,15 @@ From the repository root, ../shared beside it:
     python experiments/results/held-out-student/probe.py DATASET SEED RUN_FOLDER [--desc] [--data FOLDER] [--descriptions FOLDER]
 """
 import json, sys, time
-from pathlib import Path
 import numpy as np
 import pandas as pd
 sys.path.insert(0, "experiments/results")
-from saved_round import load_round  # noqa: E402
+from saved_round import load_round, probe_args  # noqa: E402
 from pseudolabel.teacher import Teacher  # noqa: E402
 from pseudolabel.teacher.neighbours import NeighbourSmoothing  # noqa: E402
 from pseudolabel.selection import select  # noqa: E402
 
-name, s, run = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
-desc = "--desc" in sys.argv
-opt = lambda flag, default: sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
-data, folder = opt("--data", "../shared/datasets"), opt("--descriptions", "experiments/descriptions")
+name, s, run, desc, data, folder = probe_args(sys.argv[1:])
 for k in (1, 2):
     t0 = time.time()
     saved = load_round(name, s, run, k, desc=desc, data=data, descriptions=folder)

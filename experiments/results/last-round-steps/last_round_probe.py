@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
 from bench_accuracy import descriptions_for, load_dataset, settings, split  # noqa: E402
+sys.path.insert(0, "experiments/results")
+from saved_round import set_keys  # noqa: E402
 
 from pseudolabel import SelfTrainer  # noqa: E402
 
@@ -34,13 +35,7 @@ dst = Path(f"runs/last-round-probe/{arm}-{name}-seed{s}")
 if dst.exists():
     shutil.rmtree(dst)
 shutil.copytree(src, dst, ignore=shutil.ignore_patterns(last, "final", "history.csv", "report.png"))
-for item in overrides:  # the same keys settings() sets, so the resume sees one config
-    key, value = item.split("=", 1)
-    *path, leaf = key.split(".")
-    node = meta["config"]
-    for part in path:
-        node = node[part]
-    node[leaf] = yaml.safe_load(value)
+set_keys(meta["config"], overrides)  # so the resume sees one config
 (dst / "run.json").write_text(json.dumps(meta, indent=2))
 labeled, pool = split(train, name, s, None)
 t0 = time.time()
