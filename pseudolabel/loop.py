@@ -146,14 +146,15 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
 
     taken, texts, fit_args = training_rows(inputs, state, config, r)
     init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
-    candidates = pool_candidates(inputs, taken["pool_row"].to_numpy(dtype=np.int64), config.selection.mode)
+    taken_rows = taken["pool_row"].to_numpy(dtype=np.int64)
+    candidates = pool_candidates(inputs, taken_rows, config.selection.mode)
     held_out, held_out_seconds = None, 0.0
     if config.teacher.held_out_round(r, config.loop.max_rounds) and len(taken) and len(candidates):
         # before the round's own student, so that the learner ends up holding (and saving) that one
         t0 = time.perf_counter()
         held_out = cross_fitted_probs(
             learner, texts, fit_args, len(texts) - len(taken),
-            positions_in(candidates, taken["pool_row"].to_numpy(dtype=np.int64)),
+            positions_in(candidates, taken_rows),
             inputs.pool_texts.subset(candidates), len(names), folds=config.teacher.held_out_folds,
             seeds=[round_seed(config.seed, 30_000 + 100 * r + f) for f in range(config.teacher.held_out_folds)],
             init_from=init_from, desc=f"round_{r}_held_out")
