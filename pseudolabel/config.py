@@ -209,14 +209,20 @@ class TeacherConfig:
         """Whether the neighbour smoothing is on (``neighbours`` and ``neighbour_weight`` above 0)."""
         return self.neighbours > 0 and self.neighbour_weight > 0
 
+    @staticmethod
+    def last_teacher(round: int, max_rounds: int) -> bool:
+        """Whether round ``round``'s teacher (of ``max_rounds``) is the last: the one whose labels
+        the final student trains on."""
+        return round + 1 == max_rounds
+
     def smooths_round(self, round: int, max_rounds: int) -> bool:
         """Whether round ``round``'s teacher (of ``max_rounds``) is smoothed (``neighbour_rounds``)."""
-        return self.smooths and (self.neighbour_rounds == "all" or round + 1 >= max_rounds)
+        return self.smooths and (self.neighbour_rounds == "all" or self.last_teacher(round, max_rounds))
 
     def held_out_round(self, round: int, max_rounds: int) -> bool:
         """Whether round ``round`` (of ``max_rounds``) trains the cross-fitted students of the
-        ``held_out`` view: only the last teacher's, whose labels the final student trains on."""
-        return "held_out" in self.views and round + 1 == max_rounds
+        ``held_out`` view: only the last teacher's."""
+        return "held_out" in self.views and self.last_teacher(round, max_rounds)
 
     def validate(self) -> None:
         from .teacher import VIEW_STAGES

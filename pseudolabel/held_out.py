@@ -33,7 +33,7 @@ def pick_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 def cross_fitted_probs(learner, texts: Sequence[str], fit_args: dict, n_gold: int, pick_positions: np.ndarray,
                        pool, n_classes: int, *, folds: int, seeds: Sequence[int], init_from: str | None = None,
-                       desc: str = "held_out") -> np.ndarray:
+                       desc: str = "held_out", out: np.ndarray | None = None) -> np.ndarray:
     """Each candidate's probabilities from students that never trained on it.
 
     ``texts`` and the arrays of ``fit_args`` (``labels``, and ``weights`` / ``soft_targets`` when
@@ -41,7 +41,8 @@ def cross_fitted_probs(learner, texts: Sequence[str], fit_args: dict, n_gold: in
     ``pick_positions[i]`` is pick ``i``'s position among the candidates ``pool`` (-1 when it is
     not a candidate). Student ``f`` (seed ``seeds[f]``) trains on the gold rows and every pick not
     in fold ``f`` and scores fold ``f``'s candidates and the unpicked ones. Returns an
-    ``(len(pool), n_classes)`` float32 array; the learner is left holding the last student.
+    ``(len(pool), n_classes)`` float32 array (``out`` when given: a memory-mapped scratch file
+    for a pool of millions); the learner is left holding the last student.
     """
     pick_positions = np.asarray(pick_positions, dtype=np.int64)
     labels = np.asarray(fit_args["labels"])
@@ -49,7 +50,9 @@ def cross_fitted_probs(learner, texts: Sequence[str], fit_args: dict, n_gold: in
     unpicked = np.ones(len(pool), dtype=bool)
     unpicked[pick_positions[pick_positions >= 0]] = False
     rest = np.flatnonzero(unpicked)
-    out = np.zeros((len(pool), n_classes), dtype=np.float32)
+    if out is None:
+        out = np.zeros((len(pool), n_classes), dtype=np.float32)
+    out[:] = 0
     for f in range(folds):
         keep = np.concatenate([np.arange(n_gold), n_gold + np.flatnonzero(fold != f)])
         args = {key: (value if key == "warm_rows" else np.asarray(value)[keep]) for key, value in fit_args.items()}

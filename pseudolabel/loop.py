@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,12 @@ class Learner(Protocol):
         ...
 
     def save(self, path) -> None: ...
+
+    def snapshot(self) -> Any:
+        """The current student, to :meth:`restore` after training others (a copy of its weights)."""
+        ...
+
+    def restore(self, snapshot: Any) -> None: ...
 
     def n_truncated(self, texts: Sequence[str]) -> int: ...
 
@@ -148,17 +154,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     init_from = str(state.round_dir(r - 1) / "model") if config.train.init == "previous" and r > 0 else None
     taken_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     candidates = pool_candidates(inputs, taken_rows, config.selection.mode)
-    held_out, held_out_seconds = None, 0.0
-    if config.teacher.held_out_round(r, config.loop.max_rounds) and len(taken) and len(candidates):
-        # before the round's own student, so that the learner ends up holding (and saving) that one
-        t0 = time.perf_counter()
-        held_out = cross_fitted_probs(
-            learner, texts, fit_args, len(texts) - len(taken),
-            positions_in(candidates, taken_rows),
-            inputs.pool_texts.subset(candidates), len(names), folds=config.teacher.held_out_folds,
-            seeds=[round_seed(config.seed, 30_000 + 100 * r + f) for f in range(config.teacher.held_out_folds)],
-            init_from=init_from, desc=f"round_{r}_held_out")
-        held_out_seconds = time.perf_counter() - t0
+    held_out_seconds = None
     fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, desc=f"round_{r}", **fit_args)
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_review_labels": inputs.n_added,
@@ -178,10 +174,20 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     if stop is None:
         t0 = time.perf_counter()
         teacher_input, scratch = score_pool(inputs, learner, state, config, candidates, r, embedder)
-        teacher_input.held_out = held_out
+        label_seconds = time.perf_counter() - t0
+        if config.teacher.held_out_round(r, config.loop.max_rounds) and len(taken):
+            t0 = time.perf_counter()
+            out = None
+            if state.is_main:  # like the student's probabilities: on disk, not in memory
+                scratch.append(state.scratch_file(f"held_out-round_{r:03d}.npy"))
+                out = np.lib.format.open_memmap(scratch[-1], mode="w+", dtype=np.float32,
+                                                shape=(len(candidates), len(names)))
+            teacher_input.held_out = held_out_view(inputs, learner, config, r, texts, fit_args, taken_rows,
+                                                   candidates, init_from, out)
+            held_out_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
         teacher = Teacher(config).run(teacher_input)
-        label_seconds, teacher_seconds = t1 - t0, time.perf_counter() - t1
+        teacher_seconds = time.perf_counter() - t1
         chosen = selection_frame(inputs, candidates, teacher, r)
         if not len(chosen) or (config.selection.mode == "relabel" and r > 0 and _same_selection(chosen, taken)):
             stop = "no_change"
@@ -193,7 +199,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
              train_refits=fit_stats.get("refits", 0),
              label_seconds=label_seconds, teacher_seconds=teacher_seconds, stop=stop)
-    if held_out is not None:
+    if held_out_seconds is not None:
         m["held_out_seconds"] = held_out_seconds
     m["wall_seconds"] = time.perf_counter() - start
 
@@ -211,6 +217,24 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         path.unlink(missing_ok=True)
     logger.info(summary_line(m, config))
     return m
+
+
+def held_out_view(inputs: Inputs, learner: Learner, config: Config, r: int, texts: list[str], fit_args: dict,
+                  taken_rows: np.ndarray, candidates: np.ndarray, init_from: str | None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """The ``held_out`` view of round ``r``'s teacher (:mod:`pseudolabel.held_out`): its extra students
+    train once the round's own student has scored the pool, and only when the round goes on to
+    label (not when it stops on patience); the learner then gets its own student back, the one
+    the round saves."""
+    own = learner.snapshot()
+    try:
+        return cross_fitted_probs(
+            learner, texts, fit_args, len(texts) - len(taken_rows), positions_in(candidates, taken_rows),
+            inputs.pool_texts.subset(candidates), len(inputs.label_set.names), folds=config.teacher.held_out_folds,
+            seeds=[round_seed(config.seed, 30_000 + 100 * r + f) for f in range(config.teacher.held_out_folds)],
+            init_from=init_from, desc=f"round_{r}_held_out", out=out)
+    finally:
+        learner.restore(own)
 
 
 def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config, candidates: np.ndarray, r: int,

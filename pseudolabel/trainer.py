@@ -485,6 +485,15 @@ class Trainer:
             self.model.save_pretrained(path, safe_serialization=True)
             self.tokenizer.save_pretrained(path)
 
+    def snapshot(self):
+        """The current model, kept as it is (each :meth:`fit` builds a new one, so holding it is
+        enough); :meth:`restore` makes it the current one again."""
+        return self.model
+
+    def restore(self, snapshot) -> None:
+        """Make a model returned by :meth:`snapshot` the current one."""
+        self.model = snapshot
+
     # -- inference ------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str], *, out: np.ndarray | None = None, desc: str = "label") -> np.ndarray:
         """Class probabilities of shape ``(len(texts), n_classes)``, in the order of ``texts``.

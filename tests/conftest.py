@@ -81,6 +81,12 @@ class FakeLearner:
         Path(path).mkdir(parents=True, exist_ok=True)
         (Path(path) / "fake.json").write_text(json.dumps({"n": self.n}))
 
+    def snapshot(self):
+        return self.n
+
+    def restore(self, n):
+        self.n = n
+
 
 class FakeEmbedder:
     """The pretrained view of a test: ``table[text]``, unit length; counts what it embeds."""

@@ -122,19 +122,21 @@ def test_description_temperature_is_fitted_on_the_gold_rows():
 LABELED = pd.DataFrame({"text": ["l0", "l1", "l2", "l3"], "label": ["a", "b", "a", "b"]})
 
 
-def curriculum_run(tmp_path, n_pool=12, **overrides):
+def curriculum_run(tmp_path, n_pool=12, eval=None, **overrides):
     rng = np.random.default_rng(0)
     gold = np.array(["a", "b"] * (n_pool // 2))
     pool = pd.DataFrame({"text": [f"p{i}" for i in range(n_pool)], "label": gold})
     conf = 0.6 + 0.35 * rng.random(n_pool)
     table = {f"p{i}": ([c, 1 - c] if g == "a" else [1 - c, c]) for i, (c, g) in enumerate(zip(conf, gold))}
     table.update({t: [0.5, 0.5] for t in LABELED.text})
+    if eval is not None:
+        table.update({t: ([0.7, 0.3] if lab == "a" else [0.3, 0.7]) for t, lab in zip(eval.text, eval.label)})
     vectors = {t: ([1.0, 0.1] if lab == "a" else [0.1, 1.0]) for t, lab in zip(LABELED.text, LABELED.label)}
     vectors.update({f"p{i}": ([1.0, 0.2] if g == "a" else [0.2, 1.0]) for i, g in enumerate(gold)})
     values = {"output_dir": str(tmp_path / "run"), "loop": {"max_rounds": 3},
               "teacher": {"inner_rounds": 2, "neighbours": 10}, **overrides}
     cfg = Config.from_dict(values)
-    inputs = load_inputs(LABELED, pool, label_descriptions=None)
+    inputs = load_inputs(LABELED, pool, eval, label_descriptions=None)
     state = RunState(cfg.output_dir)
     state.open(cfg, inputs.fingerprint(), inputs.label_set)
     return inputs, FakeLearner(table), FakeEmbedder(vectors), state, cfg
@@ -474,15 +476,29 @@ def test_curriculum_run_trains_cross_fitted_students_for_the_last_teacher_only(t
         tmp_path, teacher={"inner_rounds": 2, "views": ["linear", "held_out"], "held_out_folds": 2})
     rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
     assert rounds[-1]["stop"] == "max_rounds"
-    # rounds 0 and 1 one student each; round 2 two cross-fitted students, then its own; round 3 one
-    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 4, 4, 8, 12]
-    own = set(learner.fits[4][0][4:])
-    assert set(learner.fits[2][0][4:]) | set(learner.fits[3][0][4:]) == own
-    assert not set(learner.fits[2][0][4:]) & set(learner.fits[3][0][4:]), "two disjoint halves of the round's picks"
+    # rounds 0 and 1 one student each; round 2 its own, then two cross-fitted students; round 3 one
+    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 8, 4, 4, 12]
+    own = set(learner.fits[2][0][4:])
+    assert set(learner.fits[3][0][4:]) | set(learner.fits[4][0][4:]) == own
+    assert not set(learner.fits[3][0][4:]) & set(learner.fits[4][0][4:]), "two disjoint halves of the round's picks"
     assert json.loads((state.round_dir(2) / "model" / "fake.json").read_text())["n"] == 12, "the round saves its own student"
+    assert not list(state.root.glob(".tmp-*")), "the view's scratch file is removed with the round's others"
     for r in range(3):
         teacher = json.loads((state.round_dir(r) / "teacher.json").read_text())
         assert ("weight" in teacher["held_out"]) == (r == 2)
         assert ("held_out_seconds" in rounds[r]) == (r == 2)
     assert json.loads((state.round_dir(2) / "teacher.json").read_text())["combine"]["weights"]["held_out"] == 2.0
     assert "held_out" in rounds[2]["view_accuracy"]
+
+
+def test_cross_fitted_students_wait_for_the_patience_check(tmp_path):
+    """A round that stops on patience trains no cross-fitted student (they train after its own
+    student has been evaluated, not before)."""
+    evaluation = pd.DataFrame({"text": ["e0", "e1"], "label": ["a", "b"]})
+    inputs, learner, embedder, state, cfg = curriculum_run(
+        tmp_path, eval=evaluation, loop={"max_rounds": 3, "patience": 2},
+        teacher={"inner_rounds": 2, "views": ["linear", "held_out"], "held_out_folds": 2})
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert [r["stop"] for r in rounds] == [None, None, "patience"], "the fake's eval accuracy never rises"
+    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 8], "no student beyond the rounds' own"
+    assert "held_out_seconds" not in rounds[2]
