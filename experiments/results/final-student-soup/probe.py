@@ -1,0 +1,57 @@
+"""The final student trained from several seeds on the same rows: how much does it move, and does
+the weight average of those students (a seed "soup", Wortsman et al. 2022) or their mean
+probabilities beat one of them?
+
+The last teacher's labels are fixed by a finished default run (its ``round_{max-1}`` picks, rank
+weights as written, the gold rows at ``train.gold_weight``), so the only difference between the
+students is the seed (head warm start, batch order, dropout). Seed 0 of the list is the run's
+own round seed: a control that must reproduce the recorded final model. Scored on the test
+split only (reported, never used to choose). From the repository root, ../shared beside it:
+
+    python experiments/results/final-student-soup/probe.py DATASET SEED RUN_FOLDER [--students K] [--data F]
+"""
+import json, sys, time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
+from bench_accuracy import load_dataset, split  # noqa: E402
+from pseudolabel.config import Config  # noqa: E402
+from pseudolabel.loop import round_seed  # noqa: E402
+from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
+
+args = sys.argv[1:]
+opt = lambda flag, default: args[args.index(flag) + 1] if flag in args else default
+name, s, run = args[0], int(args[1]), Path(args[2])
+k, data = int(opt("--students", 3)), opt("--data", "../shared/datasets")
+train, test, names = load_dataset(name, data)
+labeled, pool = split(train, name, s, None)
+cfg = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
+last = cfg.loop.max_rounds
+taken = pd.read_parquet(run / f"rounds/round_{last - 1:03d}/pseudo_labels.parquet")
+ids = {c: i for i, c in enumerate(json.loads((run / "labels.json").read_text())["classes"])}
+gold_ids = labeled["label"].map(ids).to_numpy(np.int64)
+texts = labeled["text"].tolist() + taken["text"].tolist()
+labels = np.concatenate([gold_ids, taken["label"].map(ids).to_numpy(np.int64)])
+weights = np.concatenate([np.full(len(gold_ids), cfg.train.gold_weight), taken["weight"].to_numpy(np.float64)])
+test_texts, y = test["text"].tolist(), test["label"].map(ids).to_numpy()
+acc = lambda p: round(float(np.mean(np.asarray(p).argmax(1) == y)) * 100, 2)
+learner = Trainer(bundled_minilm(), names, config=cfg.train, max_length=cfg.model.max_length,
+                  accelerator=make_accelerator(), trust_remote_code=True)
+t0 = time.time()
+seeds = [round_seed(s, last)] + [round_seed(s, 1000 + last + i) for i in range(1, k)]
+probs, states = [], []
+for i, seed in enumerate(seeds):
+    learner.fit(texts, labels, seed=seed, weights=weights, warm_rows=np.arange(len(gold_ids)), desc=f"student_{i}")
+    probs.append(learner.predict_proba(test_texts))
+    states.append({key: v.detach().float().clone() for key, v in learner.model.state_dict().items()})
+row = {"dataset": name, "seed": s, "run": str(run), "students": [acc(p) for p in probs]}
+for n in range(2, k + 1):
+    row[f"ensemble_{n}"] = acc(np.mean(probs[:n], axis=0))
+    learner.model.load_state_dict({key: sum(st[key] for st in states[:n]) / n for key in states[0]})
+    row[f"soup_{n}"] = acc(learner.predict_proba(test_texts))
+row["minutes"] = round((time.time() - t0) / 60, 1)
+print(json.dumps(row), flush=True)
