@@ -8,7 +8,9 @@ students is the seed (head warm start, batch order, dropout). Seed 0 of the list
 own round seed: a control that must reproduce the recorded final model. Scored on the test
 split only (reported, never used to choose). From the repository root, ../shared beside it:
 
-    python experiments/results/final-student-soup/probe.py DATASET SEED RUN_FOLDER [--students K] [--data F]
+    python experiments/results/final-student-soup/probe.py DATASET SEED RUN_FOLDER [--students K] [--data F] [key=value ...]
+
+``key=value``: config overrides for the students (e.g. ``train.average_tail=0.5``).
 """
 import json, sys, time
 from pathlib import Path
@@ -19,6 +21,8 @@ import torch
 
 sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
 from bench_accuracy import load_dataset, split  # noqa: E402
+sys.path.insert(0, "experiments/results")
+from saved_round import set_keys  # noqa: E402
 from pseudolabel.config import Config  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
@@ -29,7 +33,10 @@ name, s, run = args[0], int(args[1]), Path(args[2])
 k, data = int(opt("--students", 3)), opt("--data", "../shared/datasets")
 train, test, names = load_dataset(name, data)
 labeled, pool = split(train, name, s, None)
-cfg = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
+overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
+values = json.loads((run / "run.json").read_text())["config"]
+set_keys(values, overrides)
+cfg = Config.from_dict(values, where="run.json")
 last = cfg.loop.max_rounds
 taken = pd.read_parquet(run / f"rounds/round_{last - 1:03d}/pseudo_labels.parquet")
 ids = {c: i for i, c in enumerate(json.loads((run / "labels.json").read_text())["classes"])}
@@ -48,7 +55,7 @@ for i, seed in enumerate(seeds):
     learner.fit(texts, labels, seed=seed, weights=weights, warm_rows=np.arange(len(gold_ids)), desc=f"student_{i}")
     probs.append(learner.predict_proba(test_texts))
     states.append({key: v.detach().float().clone() for key, v in learner.model.state_dict().items()})
-row = {"dataset": name, "seed": s, "run": str(run), "students": [acc(p) for p in probs]}
+row = {"dataset": name, "seed": s, "run": str(run), "overrides": overrides, "students": [acc(p) for p in probs]}
 for n in range(2, k + 1):
     row[f"ensemble_{n}"] = acc(np.mean(probs[:n], axis=0))
     learner.model.load_state_dict({key: sum(st[key] for st in states[:n]) / n for key in states[0]})
