@@ -95,7 +95,6 @@ class TrainConfig:
     gold_weight: float = 4.0
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0
-    average_tail: float = 0.0
     log_with: list = field(default_factory=list)
 
     def validate(self) -> None:
@@ -113,7 +112,6 @@ class TrainConfig:
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
         _check(self.gold_weight > 0, "train.gold_weight", self.gold_weight, "a number > 0")
-        _check(0 <= self.average_tail <= 1, "train.average_tail", self.average_tail, "a number in [0, 1] (0: off)")
         _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
         from accelerate.utils import LoggerType

@@ -193,7 +193,7 @@ class StepLoop:
     """
 
     def __init__(self, model, accelerator: Accelerator, *, steps: int, learning_rate: float, weight_decay: float,
-                 warmup_steps: int, desc: str, precision: str = "no", average_tail: float = 0.0):
+                 warmup_steps: int, desc: str, precision: str = "no"):
         from transformers import get_linear_schedule_with_warmup
         from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
         from transformers.trainer_pt_utils import get_parameter_names
@@ -212,10 +212,6 @@ class StepLoop:
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.model.train()
         self.accelerator, self.steps, self.done = accelerator, steps, 0
-        # tail averaging: the uniform mean of the trained weights after each of the last steps
-        self.trained = [p for _, p in named]
-        self.average_from = steps - int(round(average_tail * steps)) if average_tail > 0 else steps
-        self.average, self.averaged = None, 0
         self.bar = tqdm(total=steps, desc=desc, unit="step", leave=False,
                         disable=None if accelerator.is_local_main_process else True)
 
@@ -234,28 +230,13 @@ class StepLoop:
         self.scheduler.step()
         self.optimizer.zero_grad()
         self.done += 1
-        if self.done > self.average_from:
-            self._accumulate()
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss:.3f}")
         return self.running
 
-    @torch.no_grad()
-    def _accumulate(self) -> None:
-        self.averaged += 1
-        if self.average is None:
-            self.average = [p.detach().float().clone() for p in self.trained]
-        else:
-            torch._foreach_lerp_(self.average, [p.detach().float() for p in self.trained], 1.0 / self.averaged)
-
     def finish(self):
-        """Close the progress bar; the trained model (its weights the tail's mean when averaging),
-        unwrapped from accelerate's wrappers."""
+        """Close the progress bar; the trained model, unwrapped from accelerate's wrappers."""
         self.bar.close()
-        if self.average is not None:
-            with torch.no_grad():
-                for p, a in zip(self.trained, self.average):
-                    p.copy_(a)
         return self.accelerator.unwrap_model(self.model)
 
 
@@ -430,8 +411,7 @@ class Trainer:
         batches = LengthGroupedBatches([len(x) for x in ids], cfg.batch_size, seed)
         total = cfg.steps(len(ids), len(self.label_names))
         loop = StepLoop(model, acc, steps=total, learning_rate=learning_rate, weight_decay=cfg.weight_decay,
-                        warmup_steps=int(cfg.warmup_ratio * total), desc=desc, precision=cfg.mixed_precision,
-                        average_tail=cfg.average_tail)
+                        warmup_steps=int(cfg.warmup_ratio * total), desc=desc, precision=cfg.mixed_precision)
         world, rank = acc.num_processes, acc.process_index
         tail = max(1, total // 10)  # the last tenth of the steps: did the student learn anything?
         tail_losses: list[float] = []
