@@ -69,6 +69,8 @@ class TrainConfig:
     last teacher's pseudo-labels (earlier students and round 0 weigh them 1). 4 (the default)
     raised Banking77 by a point on every seed and left AG News and SST-2 within a seed's noise
     (docs/benchmarks.md).
+    ``final_students``: the final student is the weight mean of that many students trained from
+    different seeds on the same rows (:mod:`pseudolabel.soup`); 1 (the default) trains one.
     ``head``: ``mean_pooling`` (the default), a linear head on the mean of the token states
     (:mod:`pseudolabel.mean_pooling`), warmed from a logistic regression on the gold rows' frozen
     features before each fresh student is fine-tuned; it raised every data set's mean over
@@ -95,6 +97,7 @@ class TrainConfig:
     gold_weight: float = 4.0
     targets: Literal["hard", "soft"] = "hard"
     soft_temperature: float = 1.0
+    final_students: int = 1
     log_with: list = field(default_factory=list)
 
     def validate(self) -> None:
@@ -112,6 +115,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, "train.weight_decay", self.weight_decay, "a number >= 0")
         _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", self.warmup_ratio, "a number in [0, 1)")
         _check(self.gold_weight > 0, "train.gold_weight", self.gold_weight, "a number > 0")
+        _check(self.final_students >= 1, "train.final_students", self.final_students, "an integer >= 1")
         _check(self.soft_temperature > 0, "train.soft_temperature", self.soft_temperature, "a number > 0")
         _check(0 <= self.label_smoothing < 1, "train.label_smoothing", self.label_smoothing, "a number in [0, 1)")
         from accelerate.utils import LoggerType

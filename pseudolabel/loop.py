@@ -23,6 +23,7 @@ from .modelcard import write_model_card
 from .report import draw_report
 from .errors import RunStateError
 from .held_out import cross_fitted_probs
+from .soup import fit_soup, soup_seeds
 from .selection.curriculum import curriculum_share
 from .state import RunState, atomic_write_text
 from .teacher import Teacher, TeacherInput, TeacherOutput
@@ -68,6 +69,10 @@ class Learner(Protocol):
         ...
 
     def restore(self, snapshot: Any) -> None: ...
+
+    def merge_into(self, snapshot: Any, share: float) -> None:
+        """Move ``snapshot``'s weights ``share`` of the way to the current student's (in place)."""
+        ...
 
     def n_truncated(self, texts: Sequence[str]) -> int: ...
 
@@ -155,7 +160,13 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     taken_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     candidates = pool_candidates(inputs, taken_rows, config.selection.mode)
     held_out_seconds = None
-    fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, desc=f"round_{r}", **fit_args)
+    if r == config.loop.max_rounds and len(taken) and config.train.final_students > 1:
+        # the final student: the weight mean of students from several seeds (pseudolabel.soup)
+        seeds = soup_seeds(lambda x: round_seed(config.seed, x), r, config.train.final_students)
+        fit_stats = fit_soup(learner, texts, fit_args, seeds=seeds, init_from=init_from, desc=f"round_{r}")
+    else:
+        fit_stats = learner.fit(texts, seed=round_seed(config.seed, r), init_from=init_from, desc=f"round_{r}",
+                                **fit_args)
 
     m = {"round": r, "n_labeled": len(inputs.labeled_texts), "n_review_labels": inputs.n_added,
          "n_pseudo_total": len(taken)}
@@ -197,7 +208,8 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     m["n_selected"] = len(chosen)
     m["selection_rate"] = len(chosen) / len(candidates) if teacher is not None else None
     m.update(train_seconds=fit_stats.get("seconds"), train_steps=fit_stats.get("steps"),
-             train_refits=fit_stats.get("refits", 0),
+             train_refits=fit_stats.get("refits", 0), **({"final_students": fit_stats["students"]}
+                                                           if "students" in fit_stats else {}),
              label_seconds=label_seconds, teacher_seconds=teacher_seconds, stop=stop)
     if held_out_seconds is not None:
         m["held_out_seconds"] = held_out_seconds

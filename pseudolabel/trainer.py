@@ -494,6 +494,16 @@ class Trainer:
         """Make a model returned by :meth:`snapshot` the current one."""
         self.model = snapshot
 
+    @torch.no_grad()
+    def merge_into(self, snapshot, share: float) -> None:
+        """Move the floating-point weights of ``snapshot`` (a model from :meth:`snapshot`) ``share``
+        of the way to the current model's, in place (``share = 1/(i+1)`` keeps a running mean of
+        i + 1 students: :mod:`pseudolabel.soup`)."""
+        current = self.model.state_dict()
+        for name, tensor in snapshot.state_dict().items():
+            if tensor.is_floating_point():
+                tensor.lerp_(current[name].to(tensor.dtype), share)
+
     # -- inference ------------------------------------------------------------------------
     def predict_proba(self, texts: Sequence[str], *, out: np.ndarray | None = None, desc: str = "label") -> np.ndarray:
         """Class probabilities of shape ``(len(texts), n_classes)``, in the order of ``texts``.

@@ -87,6 +87,9 @@ class FakeLearner:
     def restore(self, n):
         self.n = n
 
+    def merge_into(self, snapshot, share):
+        self.merges = getattr(self, "merges", []) + [(snapshot, share)]
+
 
 class FakeEmbedder:
     """The pretrained view of a test: ``table[text]``, unit length; counts what it embeds."""

@@ -38,6 +38,7 @@ def test_unknown_key_is_named(tmp_path, text, key):
     ("selection.mode=both", "expected one of accumulate, relabel"),
     ("selection.strategy=magic", "expected one of curriculum, threshold, topk"),
     ("loop.max_rounds=-1", "'loop.max_rounds': got -1"),
+    ("train.final_students=0", "'train.final_students': got 0, expected an integer >= 1"),
     ("model.trust_remote_code=yes please", "expected bool"),
     ("nosuch.key=1", "unknown config key 'nosuch'"),
     ("train", "expected key.sub=value"),

@@ -502,3 +502,22 @@ def test_cross_fitted_students_wait_for_the_patience_check(tmp_path):
     assert [r["stop"] for r in rounds] == [None, None, "patience"], "the fake's eval accuracy never rises"
     assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 8], "no student beyond the rounds' own"
     assert "held_out_seconds" not in rounds[2]
+
+
+def test_final_students_train_the_last_round_from_several_seeds_and_keep_their_mean(tmp_path):
+    """train.final_students: K students of the final round on the same rows, seeds the round's own
+    first, merged into a running mean; earlier rounds train one student each."""
+    from pseudolabel.loop import round_seed
+
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path, train={"final_students": 3})
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert [len(texts) - 4 for texts, _ in learner.fits] == [0, 4, 8, 12, 12, 12]
+    assert learner.fits[3] == learner.fits[4] == learner.fits[5], "the same rows and labels"
+    assert [a["seed"] for a in learner.fit_args[3:]] == [round_seed(0, 3), round_seed(0, 1004), round_seed(0, 1005)]
+    assert [list(a["weights"]) for a in learner.fit_args[3:4]] == [list(learner.fit_args[5]["weights"])]
+    assert [share for _, share in learner.merges] == [1 / 2, 1 / 3]
+    assert rounds[3]["final_students"] == 3 and "final_students" not in rounds[2]
+    inputs, learner, embedder, state, cfg = curriculum_run(tmp_path / "one")
+    rounds = run_rounds(inputs, learner, state, cfg, embedder=embedder)
+    assert len(learner.fits) == 4 and learner.fit_args[3]["seed"] == round_seed(0, 3)
+    assert not hasattr(learner, "merges") and "final_students" not in rounds[3]

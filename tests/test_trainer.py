@@ -367,3 +367,24 @@ def test_a_mean_pooling_student_trains_saves_and_loads_as_itself_and_through_a_p
     assert result["refused"], "without trust_remote_code transformers must refuse, not guess another architecture"
     assert result["modules"] == []
     np.testing.assert_allclose(result["sports"], probs[:2, 0], atol=1e-4)
+
+
+def test_a_soup_of_students_is_the_mean_of_their_weights(tiny_bert):
+    """train.final_students: the learner ends holding the weight mean of students from other seeds."""
+    from pseudolabel.soup import fit_soup
+
+    frame = topic_frame(8, seed=0)
+    texts, labels = frame["text"].tolist(), frame["label"].map({"sports": 0, "tech": 1}).to_numpy()
+    t = trainer(tiny_bert)
+    members = []
+    for seed in (1, 2, 3):
+        t.fit(texts, labels, seed=seed)
+        members.append({k: v.detach().clone() for k, v in t.model.state_dict().items()})
+    assert not torch.equal(members[0]["classifier.weight"], members[1]["classifier.weight"]), "seeds differ"
+    stats = fit_soup(t, texts, {"labels": labels}, seeds=[1, 2, 3], init_from=None, desc="final")
+    assert stats["students"] == 3 and stats["steps"] == 3 * t.config.steps(len(texts), 2)
+    for name, value in t.model.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, sum(m[name] for m in members) / 3, rtol=1e-5, atol=1e-6)
+    probs = t.predict_proba(texts)
+    assert probs.shape == (len(texts), 2) and np.allclose(probs.sum(axis=1), 1)
