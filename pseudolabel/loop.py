@@ -65,7 +65,8 @@ class Learner(Protocol):
     def save(self, path) -> None: ...
 
     def snapshot(self) -> Any:
-        """The current student, to :meth:`restore` after training others (a copy of its weights)."""
+        """The current student, to :meth:`restore` after training others (the model itself or a copy
+        of its weights: a fit must not change it)."""
         ...
 
     def restore(self, snapshot: Any) -> None: ...
