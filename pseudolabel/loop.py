@@ -138,8 +138,7 @@ def training_rows(inputs: Inputs, state: RunState, config: Config, r: int) -> tu
     if "weight" in taken:
         # the final student trains on the whole pool, where the gold rows are a small share of its
         # rows (Banking77: 770 of 10,003) beside the least sure labels: train.gold_weight counts them more
-        final = r == config.loop.max_rounds and len(taken)
-        gold_weight = config.train.gold_weight if final else 1.0
+        gold_weight = config.train.gold_weight if final_student(r, config, taken) else 1.0
         fit["weights"] = np.concatenate([np.full(n_gold, gold_weight), taken["weight"].to_numpy(dtype=np.float64)])
     if config.train.targets == "soft":
         eps = config.train.label_smoothing
@@ -161,7 +160,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     taken_rows = taken["pool_row"].to_numpy(dtype=np.int64)
     candidates = pool_candidates(inputs, taken_rows, config.selection.mode)
     held_out_seconds = None
-    if r == config.loop.max_rounds and len(taken) and config.train.final_students > 1:
+    if final_student(r, config, taken) and config.train.final_students > 1:
         # the final student: the weight mean of students from several seeds (pseudolabel.soup)
         seeds = soup_seeds(lambda x: round_seed(config.seed, x), r, config.train.final_students)
         fit_stats = fit_soup(learner, texts, fit_args, seeds=seeds, init_from=init_from, desc=f"round_{r}")
@@ -189,11 +188,7 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
         label_seconds = time.perf_counter() - t0
         if config.teacher.held_out_round(r, config.loop.max_rounds) and len(taken):
             t0 = time.perf_counter()
-            out = None
-            if state.is_main:  # like the student's probabilities: on disk, not in memory
-                scratch.append(state.scratch_file(f"held_out-round_{r:03d}.npy"))
-                out = np.lib.format.open_memmap(scratch[-1], mode="w+", dtype=np.float32,
-                                                shape=(len(candidates), len(names)))
+            out = scratch_array(state, scratch, f"held_out-round_{r:03d}.npy", (len(candidates), len(names)))
             teacher_input.held_out = held_out_view(inputs, learner, config, r, texts, fit_args, taken_rows,
                                                    candidates, init_from, out)
             held_out_seconds = time.perf_counter() - t0
@@ -232,6 +227,22 @@ def run_one_round(inputs: Inputs, learner: Learner, state: RunState, config: Con
     return m
 
 
+def final_student(r: int, config: Config, taken: pd.DataFrame) -> bool:
+    """Whether round ``r`` trains the final student: the round after the last teacher, on its picks."""
+    return r == config.loop.max_rounds and len(taken) > 0
+
+
+def scratch_array(state: RunState, scratch: list, name: str, shape: tuple) -> np.ndarray | None:
+    """A float32 array in a scratch file of the run folder, added to ``scratch`` (removed once the
+    round is saved), on the main process; None on the others, which keep theirs in memory."""
+    if not state.is_main:
+        return None
+    path = state.scratch_file(name)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=tuple(shape))
+    scratch.append(path)
+    return out
+
+
 def held_out_view(inputs: Inputs, learner: Learner, config: Config, r: int, texts: list[str], fit_args: dict,
                   taken_rows: np.ndarray, candidates: np.ndarray, init_from: str | None,
                   out: np.ndarray | None = None) -> np.ndarray:
@@ -259,17 +270,10 @@ def score_pool(inputs: Inputs, learner: Learner, state: RunState, config: Config
     cfg = config.teacher
     wants_student_space = "linear" in cfg.views and "student" in cfg.spaces
     pool = inputs.pool_texts.subset(candidates)  # read a chunk at a time while labeling
-    out = features_out = None
-    scratch = []
-    if state.is_main:  # a pool of millions never needs its probabilities or features in memory at once
-        probs_file = state.scratch_file(f"pool_probs-round_{r:03d}.npy")
-        out = np.lib.format.open_memmap(probs_file, mode="w+", dtype=np.float32, shape=(len(candidates), n_classes))
-        scratch.append(probs_file)
-    if wants_student_space and state.is_main:
-        features_file = state.scratch_file(f"pool_features-round_{r:03d}.npy")
-        features_out = np.lib.format.open_memmap(features_file, mode="w+", dtype=np.float32,
-                                                 shape=(len(candidates), learner.feature_dim))
-        scratch.append(features_file)
+    scratch = []  # a pool of millions never needs its probabilities or features in memory at once
+    out = scratch_array(state, scratch, f"pool_probs-round_{r:03d}.npy", (len(candidates), n_classes))
+    features_out = (scratch_array(state, scratch, f"pool_features-round_{r:03d}.npy",
+                                  (len(candidates), learner.feature_dim)) if wants_student_space else None)
     probs, features = learner.score(pool, out=out, features_out=features_out, features=wants_student_space)
     spaces = {}
     if wants_student_space:

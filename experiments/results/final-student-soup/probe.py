@@ -25,6 +25,7 @@ sys.path.insert(0, "experiments/results")
 from saved_round import set_keys  # noqa: E402
 from pseudolabel.config import Config  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
+from pseudolabel.soup import soup_seeds  # noqa: E402
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
 
 args = sys.argv[1:]
@@ -49,7 +50,7 @@ acc = lambda p: round(float(np.mean(np.asarray(p).argmax(1) == y)) * 100, 2)
 learner = Trainer(bundled_minilm(), names, config=cfg.train, max_length=cfg.model.max_length,
                   accelerator=make_accelerator(), trust_remote_code=True)
 t0 = time.time()
-seeds = [round_seed(s, last)] + [round_seed(s, 1000 + last + i) for i in range(1, k)]
+seeds = soup_seeds(lambda x: round_seed(s, x), last, k)  # the seeds train.final_students uses
 probs, states = [], []
 for i, seed in enumerate(seeds):
     learner.fit(texts, labels, seed=seed, weights=weights, warm_rows=np.arange(len(gold_ids)), desc=f"student_{i}")
