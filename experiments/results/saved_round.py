@@ -4,8 +4,9 @@
 student's probabilities and mean-pooled features of the pool and the gold rows, the run's cached
 pretrained embeddings and, for a descriptions run, the benchmark's description vectors. Used by
 ``extra-round/``, ``layer-views/``, ``student-space-neighbours/`` and (the description
-vectors) ``predict-time-views/``; ``probe_args`` and ``set_keys`` are the probes' command line
-and the resumed runs' config overrides. Run from the repository root.
+vectors) ``predict-time-views/``; ``final_rows`` is what a finished run's final student trained
+on (``final-student-soup/``, ``robust-final-student/``); ``probe_args`` and ``set_keys`` are the
+probes' command line and the resumed runs' config overrides. Run from the repository root.
 """
 import json
 import sys
@@ -99,3 +100,39 @@ def set_keys(config: dict, overrides: list) -> None:
         for part in path:
             node = node[part]
         node[leaf] = yaml.safe_load(value)
+
+
+@dataclass
+class FinalRows:
+    """What a finished run's final student trained on, and the test split to score it on."""
+    config: Config
+    names: list
+    texts: list
+    labels: np.ndarray
+    weights: np.ndarray
+    n_gold: int
+    test_texts: list
+    test_ids: np.ndarray
+
+    def accuracy(self, probs: np.ndarray) -> float:
+        """Test accuracy % of class probabilities, to two decimals."""
+        return round(float(np.mean(np.asarray(probs).argmax(1) == self.test_ids)) * 100, 2)
+
+
+def final_rows(name: str, seed: int, run: Path, data: str = "../shared/datasets",
+               overrides: list | None = None) -> FinalRows:
+    """The last teacher's labels fixed by finished run ``run`` (its ``round_{max-1}`` picks, rank
+    weights as written, the gold rows at ``train.gold_weight``), as ``pseudolabel.loop`` gives them
+    to the final student; ``overrides`` (``key=value``) change the run's config."""
+    train, test, names = load_dataset(name, data)
+    labeled, _ = split(train, name, seed, None)
+    values = json.loads((run / "run.json").read_text())["config"]
+    set_keys(values, overrides or [])
+    config = Config.from_dict(values, where="run.json")
+    taken = pd.read_parquet(run / f"rounds/round_{config.loop.max_rounds - 1:03d}/pseudo_labels.parquet")
+    ids = {c: i for i, c in enumerate(json.loads((run / "labels.json").read_text())["classes"])}
+    gold = labeled["label"].map(ids).to_numpy(np.int64)
+    return FinalRows(config, names, labeled["text"].tolist() + taken["text"].tolist(),
+                     np.concatenate([gold, taken["label"].map(ids).to_numpy(np.int64)]),
+                     np.concatenate([np.full(len(gold), config.train.gold_weight), taken["weight"].to_numpy(np.float64)]),
+                     len(gold), test["text"].tolist(), test["label"].map(ids).to_numpy())

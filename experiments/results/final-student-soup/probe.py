@@ -8,22 +8,21 @@ students is the seed (head warm start, batch order, dropout). Seed 0 of the list
 own round seed: a control that must reproduce the recorded final model. Scored on the test
 split only (reported, never used to choose). From the repository root, ../shared beside it:
 
-    python experiments/results/final-student-soup/probe.py DATASET SEED RUN_FOLDER [--students K] [--data F] [key=value ...]
+    python experiments/results/final-student-soup/probe.py DATASET SEED RUN_FOLDER [--students K] [--data F] [--reuse-final] [key=value ...]
 
-``key=value``: config overrides for the students (e.g. ``train.average_tail=0.5``).
+``--reuse-final``: student 0 is the run's saved ``final/`` model instead of a refit with the
+round seed (the refit reproduced the recorded model to the digit on every run probed before
+``--reuse-final`` existed), which saves one fit.
+
+``key=value``: config overrides for the students (e.g. ``train.gold_weight=8``).
 """
 import json, sys, time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 
-sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from bench_accuracy import load_dataset, split  # noqa: E402
-sys.path.insert(0, "experiments/results")
-from saved_round import set_keys  # noqa: E402
-from pseudolabel.config import Config  # noqa: E402
+sys.path.insert(0, "experiments/results"); sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
+from saved_round import final_rows  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
 from pseudolabel.soup import soup_seeds  # noqa: E402
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
@@ -32,31 +31,25 @@ args = sys.argv[1:]
 opt = lambda flag, default: args[args.index(flag) + 1] if flag in args else default
 name, s, run = args[0], int(args[1]), Path(args[2])
 k, data = int(opt("--students", 3)), opt("--data", "../shared/datasets")
-train, test, names = load_dataset(name, data)
-labeled, pool = split(train, name, s, None)
 overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
-values = json.loads((run / "run.json").read_text())["config"]
-set_keys(values, overrides)
-cfg = Config.from_dict(values, where="run.json")
-last = cfg.loop.max_rounds
-taken = pd.read_parquet(run / f"rounds/round_{last - 1:03d}/pseudo_labels.parquet")
-ids = {c: i for i, c in enumerate(json.loads((run / "labels.json").read_text())["classes"])}
-gold_ids = labeled["label"].map(ids).to_numpy(np.int64)
-texts = labeled["text"].tolist() + taken["text"].tolist()
-labels = np.concatenate([gold_ids, taken["label"].map(ids).to_numpy(np.int64)])
-weights = np.concatenate([np.full(len(gold_ids), cfg.train.gold_weight), taken["weight"].to_numpy(np.float64)])
-test_texts, y = test["text"].tolist(), test["label"].map(ids).to_numpy()
-acc = lambda p: round(float(np.mean(np.asarray(p).argmax(1) == y)) * 100, 2)
-learner = Trainer(bundled_minilm(), names, config=cfg.train, max_length=cfg.model.max_length,
+rows = final_rows(name, s, run, data, overrides)
+cfg, last, acc = rows.config, rows.config.loop.max_rounds, rows.accuracy
+texts, labels, weights, test_texts = rows.texts, rows.labels, rows.weights, rows.test_texts
+learner = Trainer(bundled_minilm(), rows.names, config=cfg.train, max_length=cfg.model.max_length,
                   accelerator=make_accelerator(), trust_remote_code=True)
 t0 = time.time()
 seeds = soup_seeds(lambda x: round_seed(s, x), last, k)  # the seeds train.final_students uses
 probs, states = [], []
 for i, seed in enumerate(seeds):
-    learner.fit(texts, labels, seed=seed, weights=weights, warm_rows=np.arange(len(gold_ids)), desc=f"student_{i}")
+    if i == 0 and "--reuse-final" in args:
+        learner.load(run / "final")
+    else:
+        learner.fit(texts, labels, seed=seed, weights=weights, warm_rows=np.arange(rows.n_gold),
+                    desc=f"student_{i}")
     probs.append(learner.predict_proba(test_texts))
     states.append({key: v.detach().float().clone() for key, v in learner.model.state_dict().items()})
-row = {"dataset": name, "seed": s, "run": str(run), "overrides": overrides, "students": [acc(p) for p in probs]}
+row = {"dataset": name, "seed": s, "run": str(run), "overrides": overrides, "reuse_final": "--reuse-final" in args,
+       "students": [acc(p) for p in probs]}
 for n in range(2, k + 1):
     row[f"ensemble_{n}"] = acc(np.mean(probs[:n], axis=0))
     learner.model.load_state_dict({key: sum(st[key] for st in states[:n]) / n for key in states[0]})
