@@ -3,7 +3,7 @@
 ``load_round`` rebuilds what a round's teacher was given (``pseudolabel.loop.score_pool``): the
 student's probabilities and mean-pooled features of the pool and the gold rows, the run's cached
 pretrained embeddings and, for a descriptions run, the benchmark's description vectors. Used by
-``extra-round/``, ``layer-views/``, ``student-space-neighbours/`` and (the description
+``extra-round/``, ``layer-views/``, ``student-space-neighbours/``, ``geometric-pooling/`` and (the description
 vectors) ``predict-time-views/``; ``final_rows`` is what a finished run's final student trained
 on (``final-student-soup/``, ``robust-final-student/``); ``probe_args`` and ``set_keys`` are the
 probes' command line and the resumed runs' config overrides. Run from the repository root.
