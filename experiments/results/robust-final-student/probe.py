@@ -7,12 +7,14 @@ weighs each row's gradient by ``p_y^q``: rows the student keeps disagreeing with
 (q -> 0 is the cross-entropy, q = 1 the mean absolute error), made for noisy labels; ``--rdrop``,
 R-Drop (Liang et al., NeurIPS 2021): the package's loss on two dropout passes plus ``alpha``
 times their symmetric KL divergence, a consistency term that asks the student for predictions
-that do not hang on single units (twice the training compute). Labels fixed by a finished run (``saved_round.final_rows``); every
+that do not hang on single units (twice the training compute); ``--token-drop``, input noise:
+each training batch loses every inner token with that probability (Noisy Student's noise on the
+student). Labels fixed by a finished run (``saved_round.final_rows``); every
 student trains from the run's own round seed, so the loss is the only difference: the control
 (``ce``, the package's smoothed cross-entropy) must reproduce the recorded final model. Scored on
 the test split only (reported, never used to choose). From the repository root:
 
-    python experiments/results/robust-final-student/probe.py DATASET SEED RUN_FOLDER [--q Q ...] [--rdrop ALPHA ...] [--data F] [--reuse-final] [key=value ...]
+    python experiments/results/robust-final-student/probe.py DATASET SEED RUN_FOLDER [--q Q ...] [--rdrop ALPHA ...] [--token-drop RATE ...] [--data F] [--reuse-final] [key=value ...]
 """
 import json, sys, time
 from pathlib import Path
@@ -57,10 +59,30 @@ class RDropTrainer(Trainer):
         return (per_row * batch["weights"].to(per_row.dtype)).sum()
 
 
+
+class TokenDropTrainer(Trainer):
+    """The package's student fed noisy inputs (Noisy Student's input noise, Xie et al. 2020): each
+    training batch drops every token but the first and last (``[CLS]``, ``[SEP]``) with
+    probability ``rate``, drawn anew each batch from one generator per learner (seed 0)."""
+    rate = 0.1
+
+    def _collate(self, features: list[dict]) -> dict:
+        if not hasattr(self, "_drop_rng"):
+            self._drop_rng = np.random.default_rng(0)
+        kept = []
+        for f in features:
+            ids = f["input_ids"]
+            keep = self._drop_rng.random(len(ids)) >= self.rate
+            keep[0] = keep[-1] = True
+            kept.append({**f, "input_ids": [t for t, k in zip(ids, keep) if k]})
+        return super()._collate(kept)
+
+
 args = sys.argv[1:]
 name, s, run = args[0], int(args[1]), Path(args[2])
 qs = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--q"]
 alphas = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--rdrop"]
+rates = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--token-drop"]
 data = args[args.index("--data") + 1] if "--data" in args else "../shared/datasets"
 overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
 rows = final_rows(name, s, run, data, overrides)
@@ -68,7 +90,8 @@ cfg = rows.config
 seed = round_seed(s, cfg.loop.max_rounds)
 row = {"dataset": name, "seed": s, "run": str(run), "overrides": overrides}
 variants = [("ce", Trainer)] + [(f"gce_{q}", type("GCE", (GCETrainer,), {"q": q})) for q in qs] + [
-    (f"rdrop_{a}", type("RDrop", (RDropTrainer,), {"alpha": a})) for a in alphas]
+    (f"rdrop_{a}", type("RDrop", (RDropTrainer,), {"alpha": a})) for a in alphas] + [
+    (f"token_drop_{r}", type("TokenDrop", (TokenDropTrainer,), {"rate": r})) for r in rates]
 for label, cls in variants:
     t0 = time.time()
     learner = cls(bundled_minilm(), rows.names, config=cfg.train, max_length=cfg.model.max_length,
