@@ -42,17 +42,25 @@ class SavedRound:
                             descriptions=self.descriptions, share=share, seed=seed)
 
 
+def run_config(run: Path, overrides: list | None = None) -> Config:
+    """A finished run's config (its ``run.json``), ``overrides`` (``key=value``) written in first."""
+    values = json.loads((run / "run.json").read_text())["config"]
+    set_keys(values, overrides or [])
+    return Config.from_dict(values, where="run.json")
+
+
 def load_round(name: str, seed: int, run: Path, round: int | None = None, *, desc: bool = False,
-               data: str = "../shared/datasets", descriptions: str = "experiments/descriptions") -> SavedRound:
+               data: str = "../shared/datasets", descriptions: str = "experiments/descriptions",
+               overrides: list | None = None) -> SavedRound:
     """Score dataset ``name``'s pool (seed ``seed``'s split) with round ``round``'s student of ``run``.
 
     ``None``: the final model (``final/``); a negative round counts back from ``loop.max_rounds``
     (-1: the student whose teacher labeled the whole pool). ``data`` and ``descriptions``: the
-    benchmark's ``--data`` and ``--descriptions`` folders.
+    benchmark's ``--data`` and ``--descriptions`` folders; ``overrides`` change the run's config.
     """
     train, _, names = load_dataset(name, data)
     labeled, pool = split(train, name, seed, None)
-    config = Config.from_dict(json.loads((run / "run.json").read_text())["config"], where="run.json")
+    config = run_config(run, overrides)
     if round is not None and round < 0:
         round += config.loop.max_rounds
     model = run / "final" if round is None else run / f"rounds/round_{round:03d}/model"
@@ -126,9 +134,7 @@ def final_rows(name: str, seed: int, run: Path, data: str = "../shared/datasets"
     to the final student; ``overrides`` (``key=value``) change the run's config."""
     train, test, names = load_dataset(name, data)
     labeled, _ = split(train, name, seed, None)
-    values = json.loads((run / "run.json").read_text())["config"]
-    set_keys(values, overrides or [])
-    config = Config.from_dict(values, where="run.json")
+    config = run_config(run, overrides)
     taken = pd.read_parquet(run / f"rounds/round_{config.loop.max_rounds - 1:03d}/pseudo_labels.parquet")
     ids = {c: i for i, c in enumerate(json.loads((run / "labels.json").read_text())["classes"])}
     gold = labeled["label"].map(ids).to_numpy(np.int64)

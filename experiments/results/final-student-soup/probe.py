@@ -17,20 +17,18 @@ round seed (the refit reproduced the recorded model to the digit on every run pr
 ``key=value``: config overrides for the students (e.g. ``train.gold_weight=8``).
 """
 import json, sys, time
-from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, "experiments/results"); sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from saved_round import final_rows  # noqa: E402
+from saved_round import final_rows, probe_args  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
 from pseudolabel.soup import soup_seeds  # noqa: E402
 from pseudolabel.trainer import Trainer, bundled_minilm, make_accelerator  # noqa: E402
 
 args = sys.argv[1:]
-opt = lambda flag, default: args[args.index(flag) + 1] if flag in args else default
-name, s, run = args[0], int(args[1]), Path(args[2])
-k, data = int(opt("--students", 3)), opt("--data", "../shared/datasets")
+name, s, run, _, data, _ = probe_args(args)
+k = int(args[args.index("--students") + 1]) if "--students" in args else 3
 overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
 rows = final_rows(name, s, run, data, overrides)
 cfg, last, acc = rows.config, rows.config.loop.max_rounds, rows.accuracy

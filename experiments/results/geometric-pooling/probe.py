@@ -10,18 +10,16 @@ teacher (share 1, the smoothing as configured) labels it once with each pooling;
 against the pool's hidden labels. The arithmetic run is the control (the recorded last teacher,
 where the run's config is the current default's). From the repository root:
 
-    python experiments/results/geometric-pooling/probe.py DATASET SEED RUN_FOLDER [--desc] [--data F] [key=value ...]
+    python experiments/results/geometric-pooling/probe.py DATASET SEED RUN_FOLDER [--desc] [--data F] [--descriptions F] [key=value ...]
 """
 import json, sys, time
-from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, "experiments/results"); sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from saved_round import load_round, set_keys  # noqa: E402
+from saved_round import load_round, probe_args  # noqa: E402
 import pseudolabel.teacher as teacher_module  # noqa: E402
 import pseudolabel.teacher.combine as combine  # noqa: E402
-from pseudolabel.config import Config  # noqa: E402
 
 
 def geometric_mean(views: dict, weights: dict | None = None) -> np.ndarray:
@@ -37,18 +35,14 @@ def geometric_mean(views: dict, weights: dict | None = None) -> np.ndarray:
 
 
 args = sys.argv[1:]
-name, s, run = args[0], int(args[1]), Path(args[2])
-data = args[args.index("--data") + 1] if "--data" in args else "../shared/datasets"
+name, s, run, desc, data, folder = probe_args(args)
 overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
 t0 = time.time()
-saved = load_round(name, s, run, -1, desc="--desc" in args, data=data)
-values = json.loads((run / "run.json").read_text())["config"]
-set_keys(values, overrides)
-saved.config = Config.from_dict(values, where="run.json")
+saved = load_round(name, s, run, -1, desc=desc, data=data, descriptions=folder, overrides=overrides)
 classes = json.loads((run / "labels.json").read_text())["classes"]  # the teacher's class order
 y = saved.pool["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
 acc = lambda p: round(float(np.mean(np.asarray(p).argmax(1) == y)) * 100, 2)
-row = {"dataset": name, "seed": s, "run": str(run), "desc": "--desc" in args, "overrides": overrides}
+row = {"dataset": name, "seed": s, "run": str(run), "desc": desc, "overrides": overrides}
 last = saved.config.loop.max_rounds - 1
 recorded = json.loads((run / f"rounds/round_{last:03d}/metrics.json").read_text()).get("teacher_accuracy")
 row["recorded_teacher"] = None if recorded is None else round(recorded * 100, 2)

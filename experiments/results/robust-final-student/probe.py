@@ -17,13 +17,12 @@ the test split only (reported, never used to choose). From the repository root:
     python experiments/results/robust-final-student/probe.py DATASET SEED RUN_FOLDER [--q Q ...] [--rdrop ALPHA ...] [--token-drop RATE ...] [--data F] [--reuse-final] [key=value ...]
 """
 import json, sys, time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, "experiments/results"); sys.path.insert(0, "experiments"); sys.path.insert(0, ".")
-from saved_round import final_rows  # noqa: E402
+from saved_round import final_rows, probe_args  # noqa: E402
 from pseudolabel.loop import round_seed  # noqa: E402
 from pseudolabel.trainer import Trainer, autocast, bundled_minilm, make_accelerator  # noqa: E402
 
@@ -59,7 +58,6 @@ class RDropTrainer(Trainer):
         return (per_row * batch["weights"].to(per_row.dtype)).sum()
 
 
-
 class TokenDropTrainer(Trainer):
     """The package's student fed noisy inputs (Noisy Student's input noise, Xie et al. 2020): each
     training batch drops every token but the first and last (``[CLS]``, ``[SEP]``) with
@@ -79,11 +77,10 @@ class TokenDropTrainer(Trainer):
 
 
 args = sys.argv[1:]
-name, s, run = args[0], int(args[1]), Path(args[2])
+name, s, run, _, data, _ = probe_args(args)
 qs = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--q"]
 alphas = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--rdrop"]
 rates = [float(a) for i, a in enumerate(args) if i and args[i - 1] == "--token-drop"]
-data = args[args.index("--data") + 1] if "--data" in args else "../shared/datasets"
 overrides = [a for a in args[3:] if "=" in a and not a.startswith("--")]
 rows = final_rows(name, s, run, data, overrides)
 cfg = rows.config
